@@ -1,0 +1,288 @@
+"""On-disk + in-memory cache of network outputs (labels, names, confidence, depth).
+
+Why: the networks are the expensive stage (seconds); the analysis that turns their output into a
+scene is cheap. Caching the network output lets the server re-run only the analysis when the user
+changes options (`regenerate`), and lets a second `analyze` of the same photo skip the networks,
+even in a later session.
+
+Layout under the cache root (`$IMG2MAYA_CACHE`, else `~/.cache/img2maya`):
+
+    net/<key>.npz     one entry: arrays + a JSON `meta` string, written as ONE file
+    out/<name>/       per-photo output folders of the server (previews, scene.json)
+
+An entry is a single `.npz` (meta embedded) rather than `.npz` + `.json`, so one `os.replace` publishes
+it: two processes writing the same key can never leave a torn pair, and a reader sees either the
+old or the new complete file. Entries that fail to load are deleted and reported as a miss.
+The size cap is enforced LRU by mtime (a hit touches the file) over both `net/` entries and `out/`
+folders.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .inference.types import DepthMap, Segmentation
+
+CACHE_FORMAT = 1
+DEFAULT_MAX_BYTES = 2 * 1024**3
+_STALE_TEMP_S = 3600.0
+
+
+def default_cache_dir() -> Path:
+    """`$IMG2MAYA_CACHE` when set, else `~/.cache/img2maya` (XDG-style on every platform)."""
+    env = os.environ.get("IMG2MAYA_CACHE")
+    if env:
+        return Path(env).expanduser()
+    return Path.home() / ".cache" / "img2maya"
+
+
+def cache_key(photo_sha256: str, seg_model: str, depth_model: str | None, options: dict[str, Any]) -> str:
+    """Key of one network output: the photo's bytes, both model ids and every option that changes what
+    the networks see (e.g. the analysis resolution). Options must be JSON-serialisable."""
+    blob = json.dumps(
+        {"format": CACHE_FORMAT, "photo": photo_sha256, "seg": seg_model, "depth": depth_model,
+         "options": options},
+        sort_keys=True, separators=(",", ":"),
+    )
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class CacheEntry:
+    """A cached network output, with the free-form meta stored next to it."""
+
+    seg: Segmentation
+    depth: DepthMap | None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def _json_safe(value: Any) -> bool:
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+class NetworkCache:
+    """Network outputs keyed by `cache_key`, on disk (size-capped) with a small in-memory LRU in front.
+
+    Thread-safe within a process; safe across processes through atomic renames."""
+
+    def __init__(self, root: str | os.PathLike[str] | None = None, max_bytes: int | None = DEFAULT_MAX_BYTES,
+                 memory_entries: int = 4) -> None:
+        self.root = Path(root).expanduser() if root is not None else default_cache_dir()
+        self.max_bytes = max_bytes
+        self.memory_entries = max(0, int(memory_entries))
+        self._memory: OrderedDict[str, CacheEntry] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @property
+    def net_dir(self) -> Path:
+        return self.root / "net"
+
+    @property
+    def out_root(self) -> Path:
+        return self.root / "out"
+
+    def path_for(self, key: str) -> Path:
+        return self.net_dir / f"{key}.npz"
+
+    def out_dir_for(self, name: str) -> Path:
+        """The default output folder of a photo (named by the caller, e.g. a hash prefix)."""
+        return self.out_root / name
+
+    # ------------------------------------------------------------------ read
+    def get(self, key: str) -> CacheEntry | None:
+        """The entry for `key`, from memory or disk; None on a miss or a corrupt file (which is removed)."""
+        with self._lock:
+            entry = self._memory.get(key)
+            if entry is not None:
+                self._memory.move_to_end(key)
+        path = self.path_for(key)
+        if entry is not None:
+            _touch(path)
+            return entry
+        entry = self._read(path)
+        if entry is None:
+            return None
+        _touch(path)
+        self._remember(key, entry)
+        return entry
+
+    def _read(self, path: Path) -> CacheEntry | None:
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                meta = json.loads(str(data["meta"][()]))
+                if meta.get("format") != CACHE_FORMAT:
+                    raise ValueError("old cache format")
+                labels = data["labels"].astype(np.int32)
+                confidence = data["confidence"].astype(np.float32) if "confidence" in data.files else None
+                depth_arr = data["depth"].astype(np.float32, copy=False) if "depth" in data.files else None
+                extras = dict(meta.get("depth_extras", {}))
+                for name in data.files:
+                    if name.startswith("extra__"):
+                        extras[name[len("extra__"):]] = np.array(data[name])
+        except FileNotFoundError:
+            return None
+        except Exception:  # noqa: BLE001 - any unreadable entry is dropped and recomputed
+            _unlink(path)
+            return None
+        names = list(meta.get("names", []))
+        if labels.ndim != 2 or (depth_arr is not None and depth_arr.shape != labels.shape):
+            _unlink(path)
+            return None
+        seg = Segmentation(labels=labels, names=names, model=str(meta.get("seg_model", "")),
+                           confidence=confidence)
+        depth = None
+        if depth_arr is not None:
+            depth = DepthMap(depth=depth_arr, kind=str(meta.get("depth_kind", "relative")),
+                             model=str(meta.get("depth_model", "")), extras=extras)
+        return CacheEntry(seg=seg, depth=depth, meta=dict(meta.get("user", {})))
+
+    # ----------------------------------------------------------------- write
+    def put(self, key: str, seg: Segmentation, depth: DepthMap | None,
+            meta: dict[str, Any] | None = None) -> Path:
+        """Store an entry atomically (temp file + os.replace), keep it in memory, then enforce the cap."""
+        labels = np.asarray(seg.labels)
+        if labels.size and labels.min() >= 0 and labels.max() < 65536:
+            labels_store = labels.astype(np.uint16)
+        else:
+            labels_store = labels.astype(np.int32)
+        arrays: dict[str, np.ndarray] = {"labels": labels_store}
+        if seg.confidence is not None:
+            arrays["confidence"] = np.asarray(seg.confidence).astype(np.float16)
+        info: dict[str, Any] = {
+            "format": CACHE_FORMAT, "names": list(seg.names), "seg_model": seg.model,
+            "created": time.time(), "user": meta or {},
+        }
+        if depth is not None:
+            arrays["depth"] = np.asarray(depth.depth, dtype=np.float32)
+            info["depth_kind"] = depth.kind
+            info["depth_model"] = depth.model
+            info["depth_extras"] = {}
+            for name, value in (depth.extras or {}).items():
+                if isinstance(value, np.ndarray):
+                    arrays[f"extra__{name}"] = value
+                elif _json_safe(value):
+                    info["depth_extras"][name] = value
+        arrays["meta"] = np.array(json.dumps(info))
+        path = self.path_for(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{key[:16]}.", suffix=".part", dir=str(path.parent))
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                np.savez(fh, **arrays)  # uncompressed: writing 20 MB beats zlib-ing it by ~10x
+            os.replace(tmp, path)
+        except BaseException:
+            _unlink(Path(tmp))
+            raise
+        # Keep what a reader would get (float16 confidence) so memory and disk hits agree.
+        conf = arrays["confidence"].astype(np.float32) if "confidence" in arrays else None
+        mem_seg = Segmentation(labels=labels.astype(np.int32, copy=False), names=list(seg.names),
+                               model=seg.model, confidence=conf)
+        self._remember(key, CacheEntry(seg=mem_seg, depth=depth, meta=dict(meta or {})))
+        self.evict()
+        return path
+
+    def _remember(self, key: str, entry: CacheEntry) -> None:
+        if self.memory_entries <= 0:
+            return
+        with self._lock:
+            self._memory[key] = entry
+            self._memory.move_to_end(key)
+            while len(self._memory) > self.memory_entries:
+                self._memory.popitem(last=False)
+
+    def forget_memory(self) -> None:
+        """Drop the in-memory copies (the disk entries stay)."""
+        with self._lock:
+            self._memory.clear()
+
+    def touch_out_dir(self, path: str | os.PathLike[str]) -> None:
+        """Mark an output folder as recently used (so eviction removes older ones first)."""
+        _touch(Path(path))
+
+    # ----------------------------------------------------------------- evict
+    def usage(self) -> list[tuple[float, int, Path]]:
+        """(mtime, bytes, path) of every evictable unit: each net entry and each output folder."""
+        units: list[tuple[float, int, Path]] = []
+        now = time.time()
+        if self.net_dir.is_dir():
+            for p in self.net_dir.iterdir():
+                try:
+                    st = p.stat()
+                except OSError:
+                    continue
+                if p.name.endswith(".part"):
+                    if now - st.st_mtime > _STALE_TEMP_S:  # a writer that died long ago
+                        _unlink(p)
+                    continue
+                if p.suffix == ".npz":
+                    units.append((st.st_mtime, st.st_size, p))
+        if self.out_root.is_dir():
+            for d in self.out_root.iterdir():
+                if not d.is_dir():
+                    continue
+                size = 0
+                try:
+                    mtime = d.stat().st_mtime
+                    for f in d.rglob("*"):
+                        if f.is_file():
+                            size += f.stat().st_size
+                except OSError:
+                    continue
+                units.append((mtime, size, d))
+        return units
+
+    def evict(self, max_bytes: int | None = None) -> list[Path]:
+        """Remove the least recently used units until the total is under the cap; returns what went."""
+        cap = self.max_bytes if max_bytes is None else max_bytes
+        if cap is None:
+            return []
+        units = sorted(self.usage(), key=lambda u: u[0])
+        total = sum(u[1] for u in units)
+        removed: list[Path] = []
+        for _mtime, size, path in units:
+            if total <= cap:
+                break
+            if path.is_dir():
+                _rmtree(path)
+            else:
+                _unlink(path)
+                with self._lock:
+                    self._memory.pop(path.stem, None)
+            total -= size
+            removed.append(path)
+        return removed
+
+
+def _touch(path: Path) -> None:
+    try:
+        os.utime(path)
+    except OSError:
+        pass
+
+
+def _unlink(path: Path) -> None:
+    try:
+        path.unlink()
+    except OSError:
+        pass
+
+
+def _rmtree(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)

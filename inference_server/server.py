@@ -1,0 +1,720 @@
+"""The local inference server: newline-delimited JSON over stdin/stdout (see docs/PROTOCOL.md).
+
+Why a subprocess: Maya's Python cannot host torch/TensorFlow/LiteRT reliably (different Python,
+clashing Qt/OpenSSL/libstdc++), so Maya starts this server under the system Python, once, and keeps
+it: models stay warm between requests, network outputs are cached (inference_server.cache), and
+`regenerate` re-runs only the cheap analysis when the user changes options.
+
+Threads: the reader (main thread) parses requests and answers `hello`/`cancel`/`shutdown` at once;
+jobs (`analyze`, `regenerate`) go to a FIFO served by one worker thread, so a `cancel` is read while a
+job runs. Cancellation is cooperative: the worker checks a flag in every progress callback and between
+stages and raises `Cancelled`.
+
+stdout carries protocol lines only. `main()` duplicates the real stdout for the protocol and points
+fd 1 at stderr, so anything a library prints (TF/LiteRT banners, print() calls) goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import queue
+import sys
+import threading
+import time
+import traceback
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+from . import SCHEMA_ID, __version__
+from .errors import UserError
+
+PROTOCOL_VERSION = 1
+JOB_TYPES = ("analyze", "regenerate")
+_PROGRESS_INTERVAL_S = 0.05
+
+
+class Cancelled(Exception):
+    """Raised inside a job when its cancel flag is set (checked in progress callbacks and between stages)."""
+
+
+class RequestError(Exception):
+    """A request the server refuses, with a machine-readable code (sent as an `error` reply)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(" ".join(str(message).split()))
+        self.code = code
+
+
+class Pipeline(Protocol):
+    """What the server needs from the engine. `RealPipeline` adapts inference_server.pipeline; tests
+    inject a fake through `Server(pipeline=...)` or the hidden `--pipeline module:factory` flag."""
+
+    def load_photo(self, path: str) -> Any: ...
+    def default_models(self) -> tuple[str, str | None]: ...
+    def infer_options(self, photo: Any) -> dict[str, Any]: ...
+    def infer(self, photo: Any, seg_model: str, depth_model: str | None,
+              progress: Callable[[str, float], None]) -> tuple[Any, Any]: ...
+    def make_options(self, recursion: int, options: dict[str, Any]) -> Any: ...
+    def analyse(self, photo: Any, seg: Any, depth: Any, options: Any, *, focal_px: float | None,
+                fov_deg: float | None, progress: Callable[[str, float], None],
+                resegment: Callable[..., Any] | None) -> dict[str, Any]: ...
+    def resegmenter(self, seg_model: str) -> Callable[..., Any] | None: ...
+    def models(self) -> dict[str, Any]: ...
+
+
+class RealPipeline:
+    """The engine's own pipeline, imported lazily so `hello` answers before any framework loads."""
+
+    def __init__(self, models_dir: str | None = None) -> None:
+        self.models_dir = models_dir
+
+    def load_photo(self, path: str) -> Any:
+        from .imageio import load_photo
+
+        return load_photo(path)
+
+    def default_models(self) -> tuple[str, str | None]:
+        from .inference import api
+
+        return str(api.DEFAULT_SEG), (str(api.DEFAULT_DEPTH) if api.DEFAULT_DEPTH else None)
+
+    def infer_options(self, photo: Any) -> dict[str, Any]:
+        # The networks see photo.rgb: its size (set by load_photo's analysis downscale) is what matters.
+        return {"shape": list(photo.rgb.shape)}
+
+    def infer(self, photo: Any, seg_model: str, depth_model: str | None,
+              progress: Callable[[str, float], None]) -> tuple[Any, Any]:
+        from . import pipeline
+
+        return pipeline.infer(photo, seg_model, depth_model, models_dir=self.models_dir, progress=progress)
+
+    def make_options(self, recursion: int, options: dict[str, Any]) -> Any:
+        import dataclasses
+
+        from .analysis.engine import SceneOptions
+
+        known = {f.name: f for f in dataclasses.fields(SceneOptions)}
+        unknown = sorted(set(options) - set(known))
+        if unknown:
+            raise RequestError("bad_request", f"unknown option(s): {', '.join(unknown)}; "
+                                              f"known: {', '.join(sorted(known))}")
+        try:
+            return SceneOptions(**{**options, "recursion": recursion})
+        except (TypeError, ValueError) as exc:
+            raise RequestError("bad_request", f"bad options: {exc}") from None
+
+    def analyse(self, photo: Any, seg: Any, depth: Any, options: Any, *, focal_px: float | None,
+                fov_deg: float | None, progress: Callable[[str, float], None],
+                resegment: Callable[..., Any] | None) -> dict[str, Any]:
+        from . import pipeline
+
+        return pipeline.analyse(photo, seg, depth, options, focal_px=focal_px, fov_deg=fov_deg,
+                                progress=progress, resegment=resegment)
+
+    def resegmenter(self, seg_model: str) -> Callable[..., Any] | None:
+        try:
+            from .inference import api
+        except ImportError:
+            return None
+        fn = getattr(api, "resegment", None)
+        if fn is None:
+            return None
+        models_dir = self.models_dir
+
+        def resegment(*args: Any, **kwargs: Any) -> Any:
+            kwargs.setdefault("model", seg_model)
+            kwargs.setdefault("models_dir", models_dir)
+            return fn(*args, **kwargs)
+
+        return resegment
+
+    def models(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        try:
+            from .inference import api
+
+            out["defaults"] = {"seg": api.DEFAULT_SEG, "depth": api.DEFAULT_DEPTH}
+        except Exception as exc:  # noqa: BLE001 - hello must answer even with a broken install
+            out["error"] = _one_line(exc)
+            return out
+        try:
+            from .inference import registry
+
+            listed = registry.list_models(self.models_dir)
+            out["models"] = _jsonable(listed)
+        except Exception as exc:  # noqa: BLE001
+            out["error"] = _one_line(exc)
+        return out
+
+
+def _jsonable(value: Any) -> Any:
+    """Best-effort conversion of registry objects (dataclasses, paths, tuples) to JSON data."""
+    import dataclasses
+
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _jsonable(dataclasses.asdict(value))
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text if text else type(exc).__name__
+
+
+@dataclass
+class Job:
+    id: Any
+    type: str
+    request: dict[str, Any]
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+
+class Server:
+    """One server instance: reads requests, runs jobs on a worker thread, writes replies to `out`."""
+
+    def __init__(self, pipeline: Pipeline | None = None, cache: Any = None, models_dir: str | None = None,
+                 out: IO[str] | None = None, photo_memory: int = 2) -> None:
+        self.pipeline: Pipeline = pipeline if pipeline is not None else RealPipeline(models_dir)
+        if cache is None:
+            from .cache import NetworkCache
+
+            cache = NetworkCache()
+        self.cache = cache
+        self.models_dir = models_dir
+        self.out = out if out is not None else sys.stdout
+        self._out_lock = threading.Lock()
+        self._jobs: queue.Queue[Job | None] = queue.Queue()
+        self._pending: OrderedDict[Any, Job] = OrderedDict()  # queued, not started
+        self._current: Job | None = None
+        self._state_lock = threading.Lock()
+        self._photos: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self._photo_memory = photo_memory
+        self._done: OrderedDict[str, dict[str, Any]] = OrderedDict()  # request id / sha -> job context
+        self._stopping = threading.Event()
+        self._worker = threading.Thread(target=self._work, name="img2maya-worker", daemon=True)
+
+    # ---------------------------------------------------------------- output
+    def send(self, message: dict[str, Any]) -> None:
+        """Write one protocol line (thread-safe; one line per message, flushed at once)."""
+        try:
+            line = json.dumps(message, allow_nan=False, separators=(",", ":"))
+        except (TypeError, ValueError) as exc:
+            line = json.dumps({"type": "error", "id": message.get("id"), "code": "internal",
+                               "message": f"reply not serialisable: {_one_line(exc)}"})
+        with self._out_lock:
+            try:
+                self.out.write(line + "\n")
+                self.out.flush()
+            except (BrokenPipeError, ValueError, OSError):
+                self._stopping.set()  # nobody is listening any more
+
+    def error(self, req_id: Any, code: str, message: str) -> None:
+        self.send({"type": "error", "id": req_id, "code": code, "message": " ".join(message.split())})
+
+    # ----------------------------------------------------------------- input
+    def serve(self, stdin: IO[bytes]) -> int:
+        """Read requests until `shutdown` or end of input; returns the exit code (0)."""
+        self._worker.start()
+        try:
+            for raw in stdin:
+                if not self.handle_line(raw):
+                    break
+                if self._stopping.is_set():
+                    break
+        except KeyboardInterrupt:
+            pass
+        self.stop()
+        return 0
+
+    def stop(self) -> None:
+        """Cancel every queued and running job (each answered `cancelled`) and let the worker finish,
+        with a bounded wait: shutdown must not hang on a network that ignores cancellation."""
+        if self._stopping.is_set() and not self._worker.is_alive():
+            return
+        self._stopping.set()
+        with self._state_lock:
+            victims = list(self._pending.values())
+            self._pending.clear()
+            if self._current is not None:
+                self._current.cancel.set()
+        for job in victims:
+            job.cancel.set()
+            self.send({"type": "cancelled", "id": job.id})
+        self._jobs.put(None)
+        if self._worker.is_alive():
+            self._worker.join(timeout=5.0)
+
+    def handle_line(self, raw: bytes | str) -> bool:
+        """Handle one request line; returns False when the server should stop reading."""
+        if isinstance(raw, bytes):
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                self.error(None, "bad_json", "request line is not UTF-8")
+                return True
+        else:
+            text = raw
+        text = text.strip()
+        if not text:
+            return True
+        try:
+            req = json.loads(text)
+        except json.JSONDecodeError as exc:
+            self.error(None, "bad_json", f"malformed JSON: {exc.msg} at column {exc.colno}")
+            return True
+        if not isinstance(req, dict):
+            self.error(None, "bad_request", "a request must be a JSON object")
+            return True
+        req_id = req.get("id")
+        if req_id is None or not isinstance(req_id, str | int) or isinstance(req_id, bool):
+            self.error(req_id if isinstance(req_id, str | int) else None, "bad_request",
+                       "missing or invalid 'id' (a string or integer)")
+            return True
+        kind = req.get("type")
+        if kind == "hello":
+            self.send(self.hello(req_id))
+        elif kind == "cancel":
+            self.cancel(req_id, req.get("target"))
+        elif kind == "shutdown":
+            self.stop()
+            self.send({"type": "bye", "id": req_id})
+            return False
+        elif kind in JOB_TYPES:
+            try:
+                _check_job_fields(req)
+            except RequestError as exc:
+                self.error(req_id, exc.code, str(exc))
+                return True
+            job = Job(id=req_id, type=kind, request=req)
+            with self._state_lock:
+                busy = self._current is not None or bool(self._pending)
+                self._pending[req_id] = job
+            if busy:
+                self.send({"type": "queued", "id": req_id})
+            self._jobs.put(job)
+        else:
+            self.error(req_id, "unknown_type", f"unknown request type {kind!r}; expected one of "
+                                               "hello, analyze, regenerate, cancel, shutdown")
+        return True
+
+    def hello(self, req_id: Any) -> dict[str, Any]:
+        return {"type": "hello", "id": req_id, "version": __version__, "protocol": PROTOCOL_VERSION,
+                "schema": SCHEMA_ID, "models": self.pipeline.models(), "devices": _devices(),
+                "pid": os.getpid(), "python": sys.version.split()[0], "cache": str(self.cache.root)}
+
+    def cancel(self, req_id: Any, target: Any) -> None:
+        """Cancel `target` (a job id) or, when absent, every queued and running job. A queued job is
+        removed and answered `cancelled` at once; a running one stops at its next check."""
+        with self._state_lock:
+            if target is None:
+                victims = list(self._pending.values())
+                self._pending.clear()
+                running = self._current
+            else:
+                victims = [self._pending.pop(target)] if target in self._pending else []
+                running = self._current if self._current is not None and self._current.id == target else None
+            if running is not None:
+                running.cancel.set()
+        for job in victims:
+            job.cancel.set()
+            self.send({"type": "cancelled", "id": job.id})
+        state = "running" if running is not None else ("queued" if victims else "not_found")
+        self.send({"type": "ack", "id": req_id, "target": target, "state": state})
+
+    # ---------------------------------------------------------------- worker
+    def _work(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            with self._state_lock:
+                if self._pending.pop(job.id, None) is not job or job.cancel.is_set():
+                    continue  # cancelled while queued (already answered)
+                self._current = job
+            try:
+                if self._stopping.is_set():
+                    raise Cancelled()
+                if job.type == "analyze":
+                    reply = self.analyze(job)
+                else:
+                    reply = self.regenerate(job)
+                self.send(reply)
+            except Cancelled:
+                self.send({"type": "cancelled", "id": job.id})
+            except RequestError as exc:
+                self.error(job.id, exc.code, str(exc))
+            except UserError as exc:
+                self.error(job.id, "user_error", str(exc))
+            except MemoryError:
+                self.error(job.id, "out_of_memory", "out of memory: try a smaller photo")
+            except Exception as exc:  # noqa: BLE001 - the server must survive any job failure
+                traceback.print_exc(file=sys.stderr)
+                self.error(job.id, "internal", f"{type(exc).__name__}: {_one_line(exc)}")
+            finally:
+                with self._state_lock:
+                    self._current = None
+
+    def _progress(self, job: Job) -> Callable[..., None]:
+        """A progress callback that streams events (throttled) and raises Cancelled when asked to stop."""
+        last = [0.0, ""]
+
+        def progress(stage: Any = "", fraction: Any = None, *_args: Any, **_kwargs: Any) -> None:
+            if job.cancel.is_set():
+                raise Cancelled()
+            if fraction is None and isinstance(stage, int | float):
+                stage, fraction = "", stage
+            try:
+                frac = min(1.0, max(0.0, float(fraction if fraction is not None else 0.0)))
+            except (TypeError, ValueError):
+                frac = 0.0
+            now = time.monotonic()
+            if stage == last[1] and 0.0 < frac < 1.0 and now - last[0] < _PROGRESS_INTERVAL_S:
+                return
+            last[0], last[1] = now, str(stage)
+            self.send({"type": "progress", "id": job.id, "stage": str(stage), "fraction": round(frac, 4)})
+
+        return progress
+
+    def _check(self, job: Job) -> None:
+        if job.cancel.is_set():
+            raise Cancelled()
+
+    def _load_photo(self, path: str) -> Any:
+        """Load (or reuse) a photo; the key includes size and mtime so an edited file is re-read."""
+        try:
+            st = os.stat(path)
+        except OSError:
+            raise UserError(f"cannot read photo {path}: file not found") from None
+        key = (os.path.realpath(path), st.st_size, st.st_mtime_ns)
+        photo = self._photos.get(key)
+        if photo is None:
+            photo = self.pipeline.load_photo(path)
+            self._photos[key] = photo
+            while len(self._photos) > self._photo_memory:
+                self._photos.popitem(last=False)
+        else:
+            self._photos.move_to_end(key)
+        return photo
+
+    def _models(self, req: dict[str, Any]) -> tuple[str, str | None]:
+        seg_default, depth_default = self.pipeline.default_models()
+        seg = req.get("seg_model") or seg_default
+        depth = req.get("depth_model") or depth_default
+        if depth in ("none", ""):
+            depth = None
+        return str(seg), (str(depth) if depth is not None else None)
+
+    def analyze(self, job: Job) -> dict[str, Any]:
+        """Network outputs (cached) + analysis + output files."""
+        req, timings = job.request, {}
+        progress = self._progress(job)
+        t0 = time.perf_counter()
+        progress("load", 0.0)
+        photo = self._load_photo(str(req["photo"]))
+        timings["load"] = time.perf_counter() - t0
+        self._check(job)
+        seg_model, depth_model = self._models(req)
+        from .cache import cache_key
+
+        key = cache_key(photo.sha256, seg_model, depth_model, self.pipeline.infer_options(photo))
+        t = time.perf_counter()
+        entry = self.cache.get(key)
+        cached = entry is not None
+        if entry is not None:
+            seg, depth = entry.seg, entry.depth
+        else:
+            progress("inference", 0.0)
+            seg, depth = self.pipeline.infer(photo, seg_model, depth_model, progress)
+            self._check(job)
+            self.cache.put(key, seg, depth, meta={"photo": str(req["photo"]), "sha256": photo.sha256})
+        timings["inference"] = time.perf_counter() - t
+        ctx = {"photo": str(req["photo"]), "key": key, "sha256": photo.sha256, "seg_model": seg_model,
+               "depth_model": depth_model}
+        return self._finish(job, photo, seg, depth, ctx, timings, t0, cached=cached,
+                            resegment=self.pipeline.resegmenter(seg_model))
+
+    def regenerate(self, job: Job) -> dict[str, Any]:
+        """Analysis only, on the cached network output: never runs a network."""
+        req, timings = job.request, {}
+        self._progress(job)("load", 0.0)
+        t0 = time.perf_counter()
+        ctx = self._find_context(req)
+        photo = self._load_photo(ctx["photo"])
+        timings["load"] = time.perf_counter() - t0
+        if photo.sha256 != ctx["sha256"]:
+            raise RequestError("not_cached", f"photo {ctx['photo']} changed since it was analysed: "
+                                             "run analyze again")
+        t = time.perf_counter()
+        entry = self.cache.get(ctx["key"])
+        if entry is None:
+            raise RequestError("not_cached", "no cached network output for this photo: run analyze first")
+        timings["inference"] = time.perf_counter() - t
+        return self._finish(job, photo, entry.seg, entry.depth, ctx, timings, t0, cached=True,
+                            resegment=None)
+
+    def _find_context(self, req: dict[str, Any]) -> dict[str, Any]:
+        """What a regenerate refers to: a previous request id (`ref`), a photo hash or a photo path."""
+        ref = req.get("ref")
+        if ref is not None:
+            ctx = self._done.get(str(ref))
+            if ctx is None:
+                raise RequestError("not_cached", f"unknown request id {ref!r}: run analyze first")
+            return ctx
+        sha = req.get("photo_sha256")
+        if sha is not None:
+            ctx = self._done.get("sha:" + str(sha))
+            if ctx is None:
+                raise RequestError("not_cached", f"photo {str(sha)[:12]}... was not analysed by this server")
+            return ctx
+        photo = self._load_photo(str(req["photo"]))
+        seg_model, depth_model = self._models(req)
+        from .cache import cache_key
+
+        key = cache_key(photo.sha256, seg_model, depth_model, self.pipeline.infer_options(photo))
+        return {"photo": str(req["photo"]), "key": key, "sha256": photo.sha256, "seg_model": seg_model,
+                "depth_model": depth_model}
+
+    def _finish(self, job: Job, photo: Any, seg: Any, depth: Any, ctx: dict[str, Any],
+                timings: dict[str, float], t0: float, *, cached: bool,
+                resegment: Callable[..., Any] | None) -> dict[str, Any]:
+        req = job.request
+        progress = self._progress(job)
+        options = self.pipeline.make_options(_recursion(req), dict(req.get("options") or {}))
+        self._check(job)
+        t = time.perf_counter()
+        progress("analysis", 0.0)
+        scene = self.pipeline.analyse(photo, seg, depth, options, focal_px=_num(req, "focal_px"),
+                                      fov_deg=_num(req, "fov_deg"), progress=progress, resegment=resegment)
+        timings["analysis"] = time.perf_counter() - t
+        self._check(job)
+        t = time.perf_counter()
+        progress("write", 0.0)
+        out_dir = Path(req["out_dir"]).expanduser() if req.get("out_dir") else \
+            self.cache.out_dir_for(ctx["sha256"][:16])
+        files = write_outputs(out_dir, photo, seg, depth, scene, ctx["key"])
+        if not req.get("out_dir"):
+            self.cache.touch_out_dir(out_dir)
+        timings["write"] = time.perf_counter() - t
+        timings["total"] = time.perf_counter() - t0
+        progress("done", 1.0)
+        self._remember(job.id, ctx)
+        return {"type": "result", "id": job.id, "scene": scene, "files": files, "cached": cached,
+                "photo_sha256": ctx["sha256"], "timings": {k: round(v, 4) for k, v in timings.items()}}
+
+    def _remember(self, req_id: Any, ctx: dict[str, Any]) -> None:
+        self._done[str(req_id)] = ctx
+        self._done["sha:" + ctx["sha256"]] = ctx
+        while len(self._done) > 256:
+            self._done.popitem(last=False)
+
+
+def write_outputs(out_dir: Path, photo: Any, seg: Any, depth: Any, scene: dict[str, Any],
+                  key: str) -> dict[str, str | None]:
+    """Write the files a client shows or reuses, atomically; returns their paths.
+
+    preview.png (labels coloured over the photo), labels.png (16-bit ids, reusable as `--labels`),
+    labels.json (names), confidence.png (8-bit), depth.npy (float32, reusable as `--depth`),
+    depth_preview.png (8-bit, near = bright) and scene.json. The image files depend only on the network
+    output, so they are rewritten only when the cache key changes: a regenerate writes scene.json alone.
+    """
+    from .scene import atomic_write_bytes, to_json
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    names = {"preview": "preview.png", "labels": "labels.png", "label_names": "labels.json",
+             "confidence": "confidence.png", "depth": "depth.npy", "depth_preview": "depth_preview.png",
+             "scene_json": "scene.json"}
+    files: dict[str, str | None] = {k: str(out_dir / v) for k, v in names.items()}
+    if seg.confidence is None:
+        files["confidence"] = None
+    if depth is None:
+        files["depth"] = files["depth_preview"] = None
+    marker = out_dir / ".key"
+    try:
+        fresh = marker.read_text(encoding="utf-8").strip() == key and all(
+            os.path.exists(p) for k, p in files.items() if p and k != "scene_json")
+    except OSError:
+        fresh = False
+    if not fresh:
+        _write_images(out_dir, names, photo, seg, depth)
+        atomic_write_bytes(marker, key.encode("ascii"))
+    atomic_write_bytes(out_dir / names["scene_json"], to_json(scene).encode("utf-8"))
+    return files
+
+
+def _write_images(out_dir: Path, names: dict[str, str], photo: Any, seg: Any, depth: Any) -> None:
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from .scene import atomic_write_bytes
+
+    def png(name: str, image: Image.Image) -> None:
+        buf = io.BytesIO()
+        image.save(buf, format="PNG", compress_level=1)
+        atomic_write_bytes(out_dir / name, buf.getvalue())
+
+    labels = np.asarray(seg.labels)
+    ids = np.clip(labels, 0, None).astype(np.int64)
+    # A fixed pseudo-random colour per class id (golden-ratio hue walk): stable across photos.
+    n = int(ids.max()) + 1 if ids.size else 1
+    k = np.arange(n)
+    palette = np.stack([(k * 97 + 40) % 256, (k * 57 + 120) % 256, (k * 151 + 200) % 256], axis=1)
+    colours = palette[ids].astype(np.uint16)
+    rgb = np.asarray(photo.rgb)
+    if rgb.shape[:2] == labels.shape:
+        colours = (colours + rgb.astype(np.uint16)) // 2
+    png(names["preview"], Image.fromarray(colours.astype(np.uint8), "RGB"))
+    png(names["labels"], Image.fromarray(np.clip(labels, 0, 65535).astype(np.uint16)))
+    atomic_write_bytes(out_dir / names["label_names"],
+                       json.dumps(list(seg.names), ensure_ascii=False).encode("utf-8"))
+    if seg.confidence is not None:
+        conf = np.nan_to_num(np.asarray(seg.confidence, dtype=np.float32), nan=0.0)
+        png(names["confidence"], Image.fromarray((np.clip(conf, 0, 1) * 255 + 0.5).astype(np.uint8), "L"))
+    if depth is not None:
+        d = np.asarray(depth.depth, dtype=np.float32)
+        buf = io.BytesIO()
+        np.save(buf, d)
+        atomic_write_bytes(out_dir / names["depth"], buf.getvalue())
+        valid = np.isfinite(d) & (d > 0)
+        view = np.zeros(d.shape, np.uint8)
+        if valid.any():
+            v = d[valid]
+            if depth.kind == "disparity":
+                v = 1.0 / np.maximum(v, 1e-6)
+            lo, hi = float(np.percentile(v, 1)), float(np.percentile(v, 99))
+            near = 1.0 - np.clip((v - lo) / max(hi - lo, 1e-6), 0, 1)
+            view[valid] = (near * 235 + 20).astype(np.uint8)
+        png(names["depth_preview"], Image.fromarray(view, "L"))
+
+
+def _check_job_fields(req: dict[str, Any]) -> None:
+    """Reject malformed job requests before queueing them (cheap type checks only)."""
+    kind = req["type"]
+    if kind == "analyze" and not isinstance(req.get("photo"), str):
+        raise RequestError("bad_request", "analyze needs 'photo' (a file path)")
+    if kind == "regenerate" and not any(isinstance(req.get(k), str | int) and not isinstance(req.get(k), bool)
+                                        for k in ("photo", "ref", "photo_sha256")):
+        raise RequestError("bad_request", "regenerate needs 'photo', 'ref' (a previous request id) "
+                                          "or 'photo_sha256'")
+    if "options" in req and req["options"] is not None and not isinstance(req["options"], dict):
+        raise RequestError("bad_request", "'options' must be an object")
+    _recursion(req)
+    for name in ("focal_px", "fov_deg"):
+        _num(req, name)
+    for name in ("seg_model", "depth_model", "out_dir"):
+        if req.get(name) is not None and not isinstance(req[name], str):
+            raise RequestError("bad_request", f"'{name}' must be a string")
+
+
+def _recursion(req: dict[str, Any]) -> int:
+    value = req.get("recursion", (req.get("options") or {}).get("recursion", 0)
+                    if isinstance(req.get("options"), dict) else 0)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 5:
+        raise RequestError("bad_request", "'recursion' must be an integer 0..5")
+    return value
+
+
+def _num(req: dict[str, Any], name: str) -> float | None:
+    value = req.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise RequestError("bad_request", f"'{name}' must be a positive number")
+    return float(value)
+
+
+def _devices() -> dict[str, Any]:
+    """CPU always; CUDA only from what is cheap to know: a torch already imported is asked, otherwise
+    the NVIDIA driver's /proc entry hints at it ("unknown" = not checked, to keep hello instant)."""
+    devices: dict[str, Any] = {"cpu": True}
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        try:
+            devices["cuda"] = bool(torch.cuda.is_available())
+        except Exception:  # noqa: BLE001
+            devices["cuda"] = "unknown"
+    elif os.path.exists("/proc/driver/nvidia/version"):
+        devices["cuda"] = "unknown"
+    else:
+        devices["cuda"] = False if sys.platform.startswith("linux") else "unknown"
+    return devices
+
+
+def _load_factory(spec: str) -> Pipeline:
+    """`module:attr` -> attr() (the hidden --pipeline flag used by tests to inject a fake pipeline)."""
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise UserError(f"--pipeline must be module:factory, got {spec!r}")
+    module = importlib.import_module(module_name)
+    return getattr(module, attr)()
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The server's options (shared by `python -m inference_server` and `img2maya serve`)."""
+    parser.add_argument("--models-dir", default=None, help="folder of the model weights "
+                        "(default: $IMG2MAYA_MODELS, else ~/.img2maya/models)")
+    parser.add_argument("--cache-dir", default=None, help="network-output cache "
+                        "(default: $IMG2MAYA_CACHE, else ~/.cache/img2maya)")
+    parser.add_argument("--cache-size-mb", type=int, default=None,
+                        help="cache size cap in MB, least recently used evicted first (default 2048)")
+    parser.add_argument("--pipeline", default=None, help=argparse.SUPPRESS)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Start serving on this process's stdin/stdout."""
+    from .cache import DEFAULT_MAX_BYTES, NetworkCache
+
+    proto_out = _claim_stdout()
+    max_bytes = DEFAULT_MAX_BYTES if args.cache_size_mb is None else max(0, args.cache_size_mb) * 1024**2
+    cache = NetworkCache(args.cache_dir, max_bytes=max_bytes)
+    try:
+        pipeline = _load_factory(args.pipeline) if args.pipeline else RealPipeline(args.models_dir)
+    except Exception as exc:  # noqa: BLE001
+        print(f"img2maya serve: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    server = Server(pipeline=pipeline, cache=cache, models_dir=args.models_dir, out=proto_out)
+    print(f"img2maya inference server {__version__} ready (pid {os.getpid()}, cache {cache.root})",
+          file=sys.stderr, flush=True)
+    return server.serve(sys.stdin.buffer)
+
+
+def _claim_stdout() -> IO[str]:
+    """Keep the real stdout for the protocol and send fd 1 (and sys.stdout) to stderr, so libraries
+    that print - in Python or in C - can never corrupt the protocol stream."""
+    sys.stdout.flush()
+    proto_fd = os.dup(1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return open(proto_fd, "w", encoding="utf-8", newline="\n", buffering=1, closefd=True)  # noqa: SIM115
+
+
+def register(subparsers: Any) -> None:
+    """Add `img2maya serve` to the CLI."""
+    p = subparsers.add_parser("serve", help="run the NDJSON inference server on stdin/stdout (for Maya)",
+                              description="Run the local inference server (docs/PROTOCOL.md).")
+    add_arguments(p)
+    p.set_defaults(func=run)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m inference_server [--models-dir DIR] [--cache-dir DIR] [--cache-size-mb N]`."""
+    parser = argparse.ArgumentParser(prog="python -m inference_server",
+                                     description="img2maya local inference server (NDJSON over stdio)")
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    if args.models_dir:
+        os.environ.setdefault("IMG2MAYA_MODELS", args.models_dir)
+    return run(args)

@@ -1,0 +1,159 @@
+"""The server as Maya sees it: a real subprocess speaking NDJSON (fake pipeline injected)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from test_server_support import Wire, make_photo, network_runs, start_server
+
+
+@pytest.fixture
+def wire(tmp_path: Path):
+    w = Wire(start_server(tmp_path))
+    yield w
+    w.close()
+
+
+def test_hello_reports_version_schema_models_and_pid(wire: Wire) -> None:
+    wire.send({"id": "h", "type": "hello"})
+    msg = wire.read()
+    assert msg["type"] == "hello" and msg["id"] == "h"
+    assert msg["schema"] == "img2maya/scene@1"
+    assert msg["protocol"] == 1
+    assert msg["pid"] == wire.proc.pid
+    assert msg["models"]["defaults"] == {"seg": "fake-seg", "depth": "fake-depth"}
+    assert msg["devices"]["cpu"] is True
+
+
+def test_malformed_requests_get_errors_and_the_server_keeps_serving(wire: Wire) -> None:
+    wire.send(b"this is not json\n")
+    assert wire.read() == {"type": "error", "id": None, "code": "bad_json",
+                           "message": "malformed JSON: Expecting value at column 1"}
+    wire.send(b"[1, 2]\n")
+    assert wire.read()["code"] == "bad_request"
+    wire.send(b"\xff\xfe\n")
+    assert wire.read()["code"] == "bad_json"
+    wire.send({"type": "hello"})
+    assert wire.read()["code"] == "bad_request"
+    wire.send({"id": 7, "type": "teleport"})
+    msg = wire.read()
+    assert (msg["id"], msg["code"]) == (7, "unknown_type")
+    wire.send({"id": 8, "type": "analyze"})
+    msg = wire.read()
+    assert (msg["id"], msg["code"]) == (8, "bad_request") and "photo" in msg["message"]
+    wire.send({"id": 9, "type": "analyze", "photo": "x.jpg", "recursion": 9})
+    assert wire.read()["code"] == "bad_request"
+    wire.send({"id": 10, "type": "analyze", "photo": "/nonexistent/photo.jpg"})
+    msg, _ = wire.until("error", 10)
+    assert msg["code"] == "user_error" and "\n" not in msg["message"]
+    wire.send({"id": 11, "type": "hello"})
+    assert wire.until("hello", 11)[0]["pid"] == wire.proc.pid
+
+
+def test_analyze_streams_progress_then_result_and_writes_files(wire: Wire, tmp_path: Path) -> None:
+    photo = make_photo(tmp_path / "p.png")
+    wire.send({"id": "a1", "type": "analyze", "photo": str(photo), "recursion": 1,
+               "options": {"color_stat": "median"}, "focal_px": 50})
+    result, before = wire.until("result", "a1")
+    progress = [m for m in before if m["type"] == "progress"]
+    assert progress and all(m["id"] == "a1" and 0.0 <= m["fraction"] <= 1.0 for m in progress)
+    assert {"load", "segmentation", "analysis"} <= {m["stage"] for m in progress}
+    assert result["cached"] is False
+    assert result["scene"]["options"] == {"recursion": 1, "color_stat": "median"}
+    assert result["scene"]["focal_px"] == 50.0
+    assert sum(o["pixels"] for o in result["scene"]["objects"]) == 64 * 48
+    files = result["files"]
+    for name in ("preview", "labels", "depth", "confidence", "scene_json"):
+        assert Path(files[name]).is_file(), name
+    from PIL import Image
+
+    with Image.open(files["labels"]) as im:
+        assert im.size == (64, 48)
+    assert set(result["timings"]) >= {"load", "inference", "analysis", "write", "total"}
+    assert network_runs(tmp_path) == 1
+
+
+def test_regenerate_reuses_the_cache_and_runs_no_network(wire: Wire, tmp_path: Path) -> None:
+    photo = make_photo(tmp_path / "p.png")
+    wire.send({"id": 1, "type": "analyze", "photo": str(photo)})
+    first, _ = wire.until("result", 1)
+    for n, ref in enumerate([{"ref": 1}, {"photo": str(photo)}, {"photo_sha256": first["photo_sha256"]}]):
+        wire.send({"id": 10 + n, "type": "regenerate", "recursion": 2, **ref})
+        again, _ = wire.until("result", 10 + n)
+        assert again["cached"] is True
+        assert again["scene"]["options"]["recursion"] == 2
+        assert again["scene"]["objects"] == first["scene"]["objects"]
+        assert again["files"]["scene_json"] == first["files"]["scene_json"]
+    assert network_runs(tmp_path) == 1
+    # A second analyze of the same photo is served from the cache too.
+    wire.send({"id": 20, "type": "analyze", "photo": str(photo)})
+    assert wire.until("result", 20)[0]["cached"] is True
+    assert network_runs(tmp_path) == 1
+    wire.send({"id": 21, "type": "regenerate", "ref": "never-sent"})
+    assert wire.until("error", 21)[0]["code"] == "not_cached"
+
+
+def test_regenerate_of_an_unanalysed_photo_is_an_error_not_a_network_run(wire: Wire, tmp_path: Path) -> None:
+    photo = make_photo(tmp_path / "p.png")
+    wire.send({"id": 1, "type": "regenerate", "photo": str(photo)})
+    assert wire.until("error", 1)[0]["code"] == "not_cached"
+    assert network_runs(tmp_path) == 0
+
+
+def test_the_cache_survives_a_server_restart(tmp_path: Path) -> None:
+    photo = make_photo(tmp_path / "p.png")
+    for attempt in range(2):
+        w = Wire(start_server(tmp_path))
+        w.send({"id": attempt, "type": "analyze", "photo": str(photo)})
+        assert w.until("result", attempt)[0]["cached"] is (attempt == 1)
+        assert w.close() == 0
+    assert network_runs(tmp_path) == 1
+
+
+def test_cancel_stops_a_running_job_within_a_second(tmp_path: Path) -> None:
+    w = Wire(start_server(tmp_path, IMG2MAYA_FAKE_SLOW="30"))
+    try:
+        photo = make_photo(tmp_path / "p.png")
+        w.send({"id": "slow", "type": "analyze", "photo": str(photo)})
+        w.until("progress", "slow")
+        w.send({"id": "q", "type": "analyze", "photo": str(photo)})
+        assert w.until("queued", "q")[0]
+        w.send({"id": "c1", "type": "cancel", "target": "q"})
+        assert w.until("cancelled", "q")[0]
+        assert w.until("ack", "c1")[0]["state"] == "queued"
+        while True:  # wait until the fake is inside its slow "network"
+            msg = w.read()
+            if msg["type"] == "progress" and msg["stage"] == "segmentation":
+                break
+        t0 = time.monotonic()
+        w.send({"id": "c2", "type": "cancel", "target": "slow"})
+        w.until("cancelled", "slow", timeout=5)
+        elapsed = time.monotonic() - t0
+        assert elapsed < 1.0
+        w.send({"id": "h", "type": "hello"})
+        assert w.until("hello", "h")[0]["pid"] == w.proc.pid
+    finally:
+        assert w.close() == 0
+
+
+def test_shutdown_replies_and_exits_zero(wire: Wire) -> None:
+    wire.send({"id": "s", "type": "shutdown"})
+    assert wire.read() == {"type": "bye", "id": "s"}
+    assert wire.proc.wait(timeout=10) == 0
+
+
+def test_library_printing_never_reaches_the_protocol_stream(tmp_path: Path) -> None:
+    """A pipeline that prints (like TF/LiteRT banners, from Python and from C) leaves stdout clean."""
+    proc = start_server(tmp_path)
+    w = Wire(proc)
+    try:
+        w.send({"id": 1, "type": "analyze", "photo": str(make_photo(tmp_path / "p.png")),
+                "options": {"shapes_table": "PRINT"}})
+        result, before = w.until("result", 1)  # every line parsed as JSON on the way
+    finally:
+        assert w.close() == 0
+    assert all(m["type"] == "progress" for m in before)
+    assert "python chatter on stdout" in w.stderr
+    assert "C-level chatter on fd 1" in w.stderr
