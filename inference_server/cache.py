@@ -184,7 +184,7 @@ class NetworkCache:
         try:
             with os.fdopen(fd, "wb") as fh:
                 np.savez(fh, **arrays)  # uncompressed: writing 20 MB beats zlib-ing it by ~10x
-            os.replace(tmp, path)
+            _replace(tmp, path)
         except BaseException:
             _unlink(Path(tmp))
             raise
@@ -266,6 +266,22 @@ class NetworkCache:
             total -= size
             removed.append(path)
         return removed
+
+
+def _replace(tmp: str, path: Path) -> None:
+    """os.replace, retried briefly: on Windows it fails while another process has the target open.
+    If it still fails and the target exists, the other writer's entry (same key, same content) stays."""
+    for attempt in range(20):
+        try:
+            os.replace(tmp, path)
+            return
+        except PermissionError:
+            if attempt == 19:
+                if path.exists():
+                    _unlink(Path(tmp))
+                    return
+                raise
+            time.sleep(0.01 * (attempt + 1))
 
 
 def _touch(path: Path) -> None:
