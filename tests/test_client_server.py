@@ -104,3 +104,42 @@ def test_a_server_that_cannot_start_is_a_clear_error(tmp_path: Path) -> None:
     missing = ServerClient(python="/nonexistent/python3")
     with pytest.raises(ServerError, match="cannot start the inference server"):
         missing.start()
+
+
+def _python37() -> str | None:
+    import glob
+    import shutil
+
+    pyenv = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.7*/bin/python3.7")))
+    if pyenv:
+        return pyenv[-1]
+    found = shutil.which("python3.7")
+    return found if found and "shims" not in found else None
+
+
+def test_the_client_runs_under_python_37_like_maya_2022(tmp_path: Path) -> None:
+    """Maya 2022 ships Python 3.7: run the real client there against a server on this Python."""
+    import json
+    import subprocess
+
+    py37 = _python37()
+    if py37 is None:
+        pytest.skip("no Python 3.7 interpreter found (python3.7 on PATH or ~/.pyenv/versions/3.7*)")
+    photo = make_photo(tmp_path / "p.png")
+    script = f"""
+import json, sys
+sys.path.insert(0, {str(ROOT / 'scripts')!r})
+from img2maya.client import ServerClient
+c = ServerClient(python={sys.executable!r}, extra_args=["--pipeline", {FAKE!r}], env=json.loads(sys.argv[1]),
+                 engine_root={os.pathsep.join([str(ROOT), str(TESTS)])!r})
+stages = []
+r = c.analyze({str(photo)!r}, recursion=1, on_progress=lambda s, f: stages.append(s))
+g = c.regenerate(ref=r["id"], recursion=2)
+print(json.dumps([sys.version_info[:2], r["cached"], g["cached"], g["scene"]["options"], "done" in stages,
+                  c.close()]))
+"""
+    env = server_env(tmp_path)
+    run = subprocess.run([py37, "-c", script, json.dumps(env)], capture_output=True, timeout=120,
+                         env={k: v for k, v in os.environ.items() if not k.startswith("PYTHON")})
+    assert run.returncode == 0, run.stderr.decode()
+    assert json.loads(run.stdout) == [[3, 7], False, True, {"recursion": 2}, True, 0]
