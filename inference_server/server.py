@@ -173,6 +173,75 @@ def _one_line(exc: BaseException) -> str:
     return text if text else type(exc).__name__
 
 
+class ResegmentMemo:
+    """The re-segmentation network's answers per (cache key, crop), kept in memory.
+
+    Why: `regenerate` must never run a network, yet recursion should give the same sub-objects as the
+    `analyze` that ran the network on the same crops. `analyze` records each answer; `regenerate`
+    replays them and returns None for a crop never seen (the analysis then falls back to its own
+    colour/depth split)."""
+
+    def __init__(self, photos: int = 4) -> None:
+        self._tables: OrderedDict[str, dict[bytes, Any]] = OrderedDict()
+        self._photos = photos
+        self._lock = threading.Lock()
+
+    def _table(self, key: str, create: bool) -> dict[bytes, Any] | None:
+        with self._lock:
+            table = self._tables.get(key)
+            if table is None and create:
+                table = self._tables[key] = {}
+                while len(self._tables) > self._photos:
+                    self._tables.popitem(last=False)
+            if table is not None:
+                self._tables.move_to_end(key)
+            return table
+
+    @staticmethod
+    def _crop_id(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bytes:
+        import hashlib
+
+        import numpy as np
+
+        h = hashlib.blake2b(digest_size=16)
+        for value in (*args, *sorted(kwargs.items())):
+            if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str):
+                h.update(value[0].encode())
+                value = value[1]
+            if isinstance(value, np.ndarray):
+                h.update(str((value.shape, value.dtype.str)).encode())
+                h.update(np.ascontiguousarray(value).tobytes())
+            else:
+                h.update(repr(value).encode())
+        return h.digest()
+
+    def recording(self, key: str, fn: Callable[..., Any] | None) -> Callable[..., Any] | None:
+        """`fn` wrapped so that its answers are remembered under `key` (None passes through)."""
+        if fn is None:
+            return None
+        table = self._table(key, create=True)
+        assert table is not None
+
+        def resegment(*args: Any, **kwargs: Any) -> Any:
+            crop = self._crop_id(args, kwargs)
+            if crop not in table:
+                table[crop] = fn(*args, **kwargs)
+            return table[crop]
+
+        return resegment
+
+    def replaying(self, key: str) -> Callable[..., Any] | None:
+        """A network-free resegment that answers only what `analyze` computed for `key`."""
+        table = self._table(key, create=False)
+        if not table:
+            return None
+
+        def resegment(*args: Any, **kwargs: Any) -> Any:
+            return table.get(self._crop_id(args, kwargs))
+
+        return resegment
+
+
 @dataclass
 class Job:
     id: Any
@@ -202,6 +271,7 @@ class Server:
         self._photos: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
         self._photo_memory = photo_memory
         self._done: OrderedDict[str, dict[str, Any]] = OrderedDict()  # request id / sha -> job context
+        self._resegment_memo = ResegmentMemo()
         self._stopping = threading.Event()
         self._worker = threading.Thread(target=self._work, name="img2maya-worker", daemon=True)
 
@@ -442,8 +512,8 @@ class Server:
         timings["inference"] = time.perf_counter() - t
         ctx = {"photo": str(req["photo"]), "key": key, "sha256": photo.sha256, "seg_model": seg_model,
                "depth_model": depth_model}
-        return self._finish(job, photo, seg, depth, ctx, timings, t0, cached=cached,
-                            resegment=self.pipeline.resegmenter(seg_model))
+        resegment = self._resegment_memo.recording(key, self.pipeline.resegmenter(seg_model))
+        return self._finish(job, photo, seg, depth, ctx, timings, t0, cached=cached, resegment=resegment)
 
     def regenerate(self, job: Job) -> dict[str, Any]:
         """Analysis only, on the cached network output: never runs a network."""
@@ -462,7 +532,7 @@ class Server:
             raise RequestError("not_cached", "no cached network output for this photo: run analyze first")
         timings["inference"] = time.perf_counter() - t
         return self._finish(job, photo, entry.seg, entry.depth, ctx, timings, t0, cached=True,
-                            resegment=None)
+                            resegment=self._resegment_memo.replaying(ctx["key"]))
 
     def _find_context(self, req: dict[str, Any]) -> dict[str, Any]:
         """What a regenerate refers to: a previous request id (`ref`), a photo hash or a photo path."""

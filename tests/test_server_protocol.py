@@ -157,3 +157,25 @@ def test_library_printing_never_reaches_the_protocol_stream(tmp_path: Path) -> N
     assert all(m["type"] == "progress" for m in before)
     assert "python chatter on stdout" in w.stderr
     assert "C-level chatter on fd 1" in w.stderr
+
+
+def test_regenerate_replays_resegmentation_without_running_it(tmp_path: Path) -> None:
+    w = Wire(start_server(tmp_path, IMG2MAYA_FAKE_RESEGMENT="1"))
+    try:
+        photo = make_photo(tmp_path / "p.png")
+        w.send({"id": 1, "type": "analyze", "photo": str(photo), "recursion": 1})
+        first, _ = w.until("result", 1)
+        parts = [o["parts"] for o in first["scene"]["objects"]]
+        assert all(len(p) == 1 and p[0] is not None for p in parts)
+        runs = network_runs(tmp_path)
+        assert runs == 1 + len(parts)  # infer + one crop per object
+        w.send({"id": 2, "type": "regenerate", "ref": 1, "recursion": 1})
+        again, _ = w.until("result", 2)
+        assert [o["parts"] for o in again["scene"]["objects"]] == parts
+        w.send({"id": 3, "type": "regenerate", "ref": 1, "recursion": 2})
+        deeper, _ = w.until("result", 3)
+        # Known crops replay; the deeper, never-seen crops get None (the analysis' own split).
+        assert [o["parts"] for o in deeper["scene"]["objects"]] == [[p[0], None] for p in parts]
+        assert network_runs(tmp_path) == runs
+    finally:
+        assert w.close() == 0

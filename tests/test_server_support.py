@@ -78,12 +78,34 @@ class FakePipeline:
             sys.stdout.flush()
             os.write(1, b"C-level chatter on fd 1\n")
         ids, counts = np.unique(seg.labels, return_counts=True)
-        return {"schema": "img2maya/scene@1", "options": options, "focal_px": focal_px,
-                "objects": [{"name": seg.names[i], "pixels": int(c)} for i, c in zip(ids, counts, strict=True)],
+        objects = [{"name": seg.names[i], "pixels": int(c)} for i, c in zip(ids, counts, strict=True)]
+        recursion = options["recursion"] if isinstance(options, dict) else 0
+        if resegment is not None and recursion >= 1:
+            for obj, i in zip(objects, ids, strict=True):
+                mask = seg.labels == i
+                rows, cols = np.nonzero(mask)
+                box = (slice(rows.min(), rows.max() + 1), slice(cols.min(), cols.max() + 1))
+                crops = [(photo.rgb[box], mask[box])]
+                if recursion >= 2:  # a deeper level: crops the first analyze never saw
+                    crops.append((photo.rgb[box][::2, ::2], mask[box][::2, ::2]))
+                answers = [resegment(rgb, m) for rgb, m in crops]
+                obj["parts"] = [None if a is None else a[1] for a in answers]
+        return {"schema": "img2maya/scene@1", "options": options, "focal_px": focal_px, "objects": objects,
                 "depth_max": float(np.max(depth.depth)), "resegment": resegment is not None}
 
     def resegmenter(self, seg_model: str) -> Any:
-        return None
+        """With $IMG2MAYA_FAKE_RESEGMENT set, a "network" on crops that counts its runs too."""
+        if not os.environ.get("IMG2MAYA_FAKE_RESEGMENT"):
+            return None
+
+        def resegment(crop_rgb: np.ndarray, crop_mask: np.ndarray) -> Any:
+            counter = os.environ.get("IMG2MAYA_FAKE_COUNTER")
+            if counter:
+                with open(counter, "a", encoding="utf-8") as fh:
+                    fh.write(f"resegment {crop_rgb.shape}\n")
+            return np.zeros(crop_mask.shape, np.int32), [f"part{crop_rgb.shape[0]}x{crop_rgb.shape[1]}"]
+
+        return resegment
 
     def models(self) -> dict[str, Any]:
         return {"defaults": {"seg": "fake-seg", "depth": "fake-depth"}, "models": [{"id": "fake-seg"}]}
