@@ -784,7 +784,4 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m inference_server",
                                      description="img2maya local inference server (NDJSON over stdio)")
     add_arguments(parser)
-    args = parser.parse_args(argv)
-    if args.models_dir:
-        os.environ.setdefault("IMG2MAYA_MODELS", args.models_dir)
-    return run(args)
+    return run(parser.parse_args(argv))

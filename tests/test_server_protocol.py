@@ -179,3 +179,45 @@ def test_regenerate_replays_resegmentation_without_running_it(tmp_path: Path) ->
         assert network_runs(tmp_path) == runs
     finally:
         assert w.close() == 0
+
+
+def test_shutdown_during_a_job_cancels_it_then_says_bye(tmp_path: Path) -> None:
+    w = Wire(start_server(tmp_path, IMG2MAYA_FAKE_SLOW="30"))
+    photo = make_photo(tmp_path / "p.png")
+    w.send({"id": "j1", "type": "analyze", "photo": str(photo)})
+    w.send({"id": "j2", "type": "analyze", "photo": str(photo)})
+    w.until("progress", "j1")
+    w.send({"id": "s", "type": "shutdown"})
+    _, before = w.until("bye", "s", timeout=5)
+    assert {m["id"] for m in before if m["type"] == "cancelled"} == {"j1", "j2"}
+    assert w.proc.wait(timeout=10) == 0
+    w.close()
+
+
+def test_cancel_without_target_cancels_everything(tmp_path: Path) -> None:
+    w = Wire(start_server(tmp_path, IMG2MAYA_FAKE_SLOW="30"))
+    try:
+        photo = make_photo(tmp_path / "p.png")
+        w.send({"id": "j1", "type": "analyze", "photo": str(photo)})
+        w.send({"id": "j2", "type": "analyze", "photo": str(photo)})
+        w.until("queued", "j2")
+        w.send({"id": "c", "type": "cancel"})
+        ack, before = w.until("ack", "c")
+        assert ack["state"] == "running"
+        w.until("cancelled", "j1", timeout=5)
+        assert any(m["type"] == "cancelled" and m["id"] == "j2" for m in before)
+        w.send({"id": "c2", "type": "cancel", "target": "j1"})
+        assert w.until("ack", "c2")[0]["state"] == "not_found"
+    finally:
+        assert w.close() == 0
+
+
+def test_register_adds_the_serve_subcommand() -> None:
+    import argparse
+
+    from inference_server import server
+
+    parser = argparse.ArgumentParser(prog="img2maya")
+    server.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["serve", "--cache-size-mb", "64", "--models-dir", "/m"])
+    assert (args.command, args.cache_size_mb, args.models_dir, args.func) == ("serve", 64, "/m", server.run)
