@@ -271,15 +271,15 @@ class Monodepth:
         h, w = np.asarray(rgb).shape[:2]
         disp = tf.image.resize(disp_net[:, :, None], [h, w], method="bilinear").numpy()[:, :, 0]
         valid = disp > 0
-        if focal_px is not None:
+        if focal_px is None:
+            factor, kind = 1.0, "relative"  # 1 / disparity: larger = farther, unknown scale
+        else:
             if not np.isfinite(focal_px) or focal_px <= 0:
                 raise UserError(f"focal length must be a positive number of pixels, got {focal_px}")
-            num, kind = float(focal_px) * self.baseline_m, "metric"
-        else:
-            num, kind = 1.0, "relative"
-        scale = w if focal_px is not None else 1.0
+            # disparity in pixels is w * disp, so depth = focal * baseline / (w * disp)
+            factor, kind = float(focal_px) * self.baseline_m / w, "metric"
         depth = np.full((h, w), np.nan, np.float32)
-        depth[valid] = num / (scale * disp[valid])
+        depth[valid] = factor / disp[valid]
         t2 = time.perf_counter()
         self.timings = {"network": t1 - t0, "resize_depth": t2 - t1}
         extras = {"dataset": self.dataset, "baseline_m": self.baseline_m, "focal_px": focal_px,
