@@ -168,6 +168,15 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
+def _json_default(value: Any) -> Any:
+    """numpy scalars/arrays and paths in a reply become plain JSON (a pipeline may leak them)."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return text if text else type(exc).__name__
@@ -279,7 +288,7 @@ class Server:
     def send(self, message: dict[str, Any]) -> None:
         """Write one protocol line (thread-safe; one line per message, flushed at once)."""
         try:
-            line = json.dumps(message, allow_nan=False, separators=(",", ":"))
+            line = json.dumps(message, allow_nan=False, separators=(",", ":"), default=_json_default)
         except (TypeError, ValueError) as exc:
             line = json.dumps({"type": "error", "id": message.get("id"), "code": "internal",
                                "message": f"reply not serialisable: {_one_line(exc)}"})
@@ -599,7 +608,7 @@ def write_outputs(out_dir: Path, photo: Any, seg: Any, depth: Any, scene: dict[s
     depth_preview.png (8-bit, near = bright) and scene.json. The image files depend only on the network
     output, so they are rewritten only when the cache key changes: a regenerate writes scene.json alone.
     """
-    from .scene import atomic_write_bytes, to_json
+    from .scene import atomic_write_bytes
 
     out_dir.mkdir(parents=True, exist_ok=True)
     names = {"preview": "preview.png", "labels": "labels.png", "label_names": "labels.json",
@@ -619,7 +628,8 @@ def write_outputs(out_dir: Path, photo: Any, seg: Any, depth: Any, scene: dict[s
     if not fresh:
         _write_images(out_dir, names, photo, seg, depth)
         atomic_write_bytes(marker, key.encode("ascii"))
-    atomic_write_bytes(out_dir / names["scene_json"], to_json(scene).encode("utf-8"))
+    text = json.dumps(scene, indent=1, allow_nan=False, default=_json_default)
+    atomic_write_bytes(out_dir / names["scene_json"], text.encode("utf-8"))
     return files
 
 
