@@ -1,0 +1,637 @@
+"""The scene engine: labels + depth + photo -> a valid `img2maya/scene@1` dict.
+
+Stages (see docs/ARCHITECTURE.md and docs/SHAPES.md):
+1. instances: each class split into connected components and along depth jumps (instances.py);
+2. statistics: counts, bounding boxes, linear-light colours, depth percentiles, all instances in
+   one grouped pass (stats.py);
+3. ground and gravity: RANSAC plane through the ground classes -> camera height, pitch, roll; the
+   scale of relative depth is fixed by the camera-height prior (or by class size priors);
+4. geometry: sky -> far backdrop plane, ground/water -> one plane per class at y = 0, everything
+   else an oriented box (boxes.py) fitted to its back-projected pixels, grown to cover its segment,
+   turned into the class's primitive (shapes.py: cylinder, sphere + trunk, slab, ...);
+5. recursion: children split from each object's own pixels, clamped inside the parent (recursion.py).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from .. import __version__
+from ..errors import UserError
+from . import recursion as rec
+from .boxes import Box, cover_bbox, fit_box
+from .camera import Intrinsics, backproject, matrix_to_euler_xyz, maya_film
+from .color import COLOR_STATS, LINEAR_LUT, linear_to_srgb, robust_color
+from .ground import PlaneFit, Pose, angles_from_normal, fit_plane, pose_from_angles
+from .instances import auto_min_area, split_instances
+from .shapes import ShapeSpec, load_table
+from .stats import depth_summary, gather, group_pixels, instance_stats
+
+DEPTH_KINDS = ("metric", "disparity", "relative")
+MAX_FIT_POINTS = 30000  # points per object used for the box fit (evenly strided)
+MAX_GROUND_POINTS = 40000
+MIN_DEPTH_PIXELS = 20  # fewer valid depths than this: the object is placed from priors
+NEAR_CLIP_M = 0.05
+MIN_SKY_DISTANCE_M = 100.0
+_NAME_RE = re.compile(r"[^a-z0-9]+")
+
+Progress = Callable[[str, float], None]
+
+
+@dataclass
+class SceneOptions:
+    recursion: int = 0  # 0..5
+    min_area_px: int = 0  # 0 = automatic (fraction of the image)
+    color_stat: str = "mean"  # "mean" | "median" | "trimmed"
+    depth_kind: str = "metric"  # "metric" | "disparity" | "relative"
+    camera_height_m: float = 1.6  # prior for relative depth
+    shapes_table: str | None = None  # path of a user shapes JSON, else the shipped default
+
+
+def _check_options(o: SceneOptions) -> None:
+    if not (isinstance(o.recursion, int) and 0 <= o.recursion <= 5):
+        raise UserError(f"recursion must be an integer 0..5, got {o.recursion!r}")
+    if o.color_stat not in COLOR_STATS:
+        raise UserError(f"color_stat must be one of {', '.join(COLOR_STATS)}, got {o.color_stat!r}")
+    if o.depth_kind not in DEPTH_KINDS:
+        raise UserError(f"depth_kind must be one of {', '.join(DEPTH_KINDS)}, got {o.depth_kind!r}")
+    if not (math.isfinite(o.camera_height_m) and o.camera_height_m > 0):
+        raise UserError(f"camera_height_m must be positive, got {o.camera_height_m!r}")
+    if o.min_area_px < 0:
+        raise UserError(f"min_area_px must be >= 0, got {o.min_area_px!r}")
+
+
+def _as_rgb(rgb: np.ndarray) -> np.ndarray:
+    a = np.asarray(rgb)
+    if a.ndim == 2:
+        a = np.stack([a] * 3, axis=-1)
+    if a.ndim != 3 or a.shape[2] not in (3, 4):
+        raise UserError(f"photo must be an (h, w, 3) RGB image, got shape {a.shape}")
+    a = a[..., :3]
+    if a.dtype != np.uint8:
+        if np.issubdtype(a.dtype, np.floating) and a.size and float(np.nanmax(a)) <= 1.0:
+            a = np.round(np.clip(np.nan_to_num(a), 0, 1) * 255.0)
+        a = np.clip(a, 0, 255).astype(np.uint8)
+    return a
+
+
+def _as_labels(labels: np.ndarray, names: list[str], shape: tuple[int, int]) -> np.ndarray:
+    lab = np.asarray(labels)
+    if lab.ndim != 2:
+        raise UserError(f"labels must be a 2-D array of class ids, got shape {lab.shape}")
+    if lab.shape != shape:
+        raise UserError(f"labels are {lab.shape[1]}x{lab.shape[0]} but the photo is {shape[1]}x{shape[0]}")
+    if not np.issubdtype(lab.dtype, np.integer):
+        if not np.all(np.isfinite(lab)) or not np.all(lab == np.round(lab)):
+            raise UserError("labels must be integer class ids")
+    lab = lab.astype(np.int32)
+    if lab.size and int(lab.max()) >= len(names):
+        raise UserError(f"label id {int(lab.max())} has no name: only {len(names)} label names given")
+    return np.where(lab < 0, -1, lab)
+
+
+def _as_map(a: np.ndarray | None, what: str, shape: tuple[int, int]) -> np.ndarray | None:
+    if a is None:
+        return None
+    m = np.asarray(a, dtype=np.float32)
+    if m.ndim == 3 and m.shape[2] == 1:
+        m = m[..., 0]
+    if m.shape != shape:
+        raise UserError(f"{what} is {'x'.join(map(str, m.shape[::-1]))} but the photo is {shape[1]}x{shape[0]}")
+    return m
+
+
+def _prepare_depth(depth: np.ndarray | None, kind: str) -> np.ndarray | None:
+    """z-depth (up to scale for relative/disparity) with NaN where there is no depth."""
+    if depth is None:
+        return None
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d = np.where(np.isfinite(depth) & (depth > 0), depth, np.nan).astype(np.float32)
+        if kind == "disparity":
+            d = (1.0 / d).astype(np.float32)
+    return d
+
+
+def _base_name(label: str) -> str:
+    first = re.split(r"[;,]", str(label))[0]
+    base = _NAME_RE.sub("_", first.strip().lower()).strip("_")
+    if not base:
+        base = "object"
+    if not (base[0].isalpha() or base[0] == "_"):
+        base = "_" + base
+    return base
+
+
+class _Namer:
+    def __init__(self) -> None:
+        self.used: set[str] = set()
+        self.next: dict[str, int] = {}
+
+    def top(self, label: str) -> str:
+        base = _base_name(label)
+        k = self.next.get(base, 1)
+        while f"{base}_{k}" in self.used:
+            k += 1
+        self.next[base] = k + 1
+        return self._take(f"{base}_{k}")
+
+    def child(self, parent: str, k: int) -> str:
+        name = f"{parent}_{k}"
+        while name in self.used:
+            name += "_"
+        return self._take(name)
+
+    def _take(self, name: str) -> str:
+        self.used.add(name)
+        return name
+
+
+def _r(x: Any, nd: int = 6) -> Any:
+    """JSON-friendly rounding (numpy scalars and arrays to plain floats)."""
+    if isinstance(x, (list, tuple, np.ndarray)):
+        return [_r(v, nd) for v in x]
+    return round(float(x), nd) + 0.0
+
+
+@dataclass
+class _Ctx:
+    """What the per-object code needs; built once per scene."""
+
+    intr: Intrinsics
+    pose: Pose
+    sx: float  # full / analysis scale, horizontal
+    sy: float
+    color_stat: str
+    min_area: int
+    has_ground: bool
+
+
+class SceneEngine:
+    """One build: holds inputs, the instance grouping and the fitted camera."""
+
+    def __init__(self, rgb: np.ndarray, labels: np.ndarray, label_names: list[str], depth: np.ndarray | None,
+                 intr: Intrinsics, options: SceneOptions, *, source: dict, confidence: np.ndarray | None,
+                 full_size: tuple[int, int] | None, progress: Progress | None, resegment: rec.Resegment | None):
+        _check_options(options)
+        self.options = options
+        self.rgb = _as_rgb(rgb)
+        h, w = self.rgb.shape[:2]
+        self.h, self.w = h, w
+        self.names = [str(n) for n in label_names]
+        self.labels = _as_labels(labels, self.names, (h, w))
+        self.depth = _prepare_depth(_as_map(depth, "depth", (h, w)), options.depth_kind)
+        self.confidence = _as_map(confidence, "confidence", (h, w))
+        if (intr.width, intr.height) != (w, h):
+            if abs(intr.width / w - intr.height / h) > 0.02 * intr.width / w:
+                raise UserError(f"intrinsics are for {intr.width}x{intr.height} but the analysed image is {w}x{h}")
+            intr = intr.scaled(w / intr.width, width=w, height=h)
+        self.intr = intr
+        self.full_size = (int(full_size[0]), int(full_size[1])) if full_size else (w, h)
+        self.source = dict(source)
+        self.progress = progress or (lambda stage, frac: None)
+        self.resegment = resegment
+        self.table = load_table(options.shapes_table)
+        self.specs = [self.table.lookup(n) for n in self.names]
+        self.min_area = options.min_area_px or auto_min_area(h, w)
+        self.warnings: list[str] = []
+        self.namer = _Namer()
+
+    # ---- stages -------------------------------------------------------------------------------
+
+    def run(self) -> dict[str, Any]:
+        self.progress("instances", 0.0)
+        if self.depth is not None and not np.isfinite(self.depth).any():
+            self.warnings.append("depth has no valid (finite, > 0) values: objects placed from class size priors")
+            self.depth = None
+        if self.depth is None and "depth has no valid" not in " ".join(self.warnings):
+            self.warnings.append("no depth: objects placed from class size priors")
+        inst, self.inst_label = split_instances(self.labels, self.specs, self.depth, self.min_area)
+        self.progress("statistics", 0.25)
+        self.groups = group_pixels(inst, len(self.inst_label))
+        del inst
+        self.px = gather(self.groups, self.rgb, self.depth)
+        self.stats = instance_stats(self.groups, self.px, self.options.color_stat, self.confidence)
+        self.progress("ground", 0.45)
+        plane, scale = self._ground_and_scale()
+        pose = self._pose(plane)
+        self.ctx = _Ctx(intr=self.intr, pose=pose, sx=self.full_size[0] / self.w, sy=self.full_size[1] / self.h,
+                        color_stat=self.options.color_stat, min_area=self.min_area, has_ground=plane is not None)
+        self.progress("objects", 0.55)
+        objects, sky = [], []
+        n = self.groups.n
+        for i in range(n):
+            spec = self.specs[int(self.inst_label[i])]
+            if spec.role == "sky":
+                sky.append(i)
+                continue
+            obj = self._object(i, spec)
+            if obj is not None:
+                objects.append(obj)
+            self.progress("objects", 0.55 + 0.35 * (i + 1) / max(n, 1))
+        far = self._far_distance(objects)
+        for i in sky:
+            objects.append(self._sky(i, self.specs[int(self.inst_label[i])], far))
+        self.progress("scene", 0.95)
+        scene = self._scene(objects, plane, scale, pose, far)
+        self.progress("done", 1.0)
+        return scene
+
+    def _ground_and_scale(self) -> tuple[PlaneFit | None, float]:
+        plane = None
+        if self.depth is not None:
+            for roles in (("ground",), ("water",)):
+                pts = self._points_of_roles(roles)
+                if pts is not None:
+                    plane = fit_plane(pts)
+                if plane is not None:
+                    break
+        scale = 1.0
+        if self.options.depth_kind != "metric" and self.depth is not None:
+            if plane is not None:
+                scale = self.options.camera_height_m / plane.d
+            else:
+                scale = self._scale_from_priors()
+        if plane is not None:
+            plane = PlaneFit(plane.normal, plane.d * scale, plane.inlier_ratio, plane.n_points)
+        if scale != 1.0 and self.px.depth is not None:
+            self.px.depth *= np.float32(scale)
+            self.stats.depth[:, :6] *= scale
+        self.scale = scale
+        return plane, scale
+
+    def _points_of_roles(self, roles: tuple[str, ...]) -> np.ndarray | None:
+        """Camera-frame points of the ground (or water) instances, strided to a bounded count."""
+        idx = [i for i in range(self.groups.n) if self.specs[int(self.inst_label[i])].role in roles]
+        total = sum(int(self.groups.counts()[i]) for i in idx)
+        if total == 0:
+            return None
+        stride = max(1, total // MAX_GROUND_POINTS)
+        parts = []
+        for i in idx:
+            sl = self.groups.span(i)
+            u, v, d = self.px.u[sl][::stride], self.px.v[sl][::stride], self.px.depth[sl][::stride]
+            ok = np.isfinite(d)
+            parts.append(backproject(u[ok], v[ok], d[ok], self.intr))
+        pts = np.concatenate(parts)
+        return pts if len(pts) else None
+
+    def _scale_from_priors(self) -> float:
+        """Relative depth without ground: make trusted-height classes (people, cars, doors) their size."""
+        f = self.intr.focal_px
+        ratios = []
+        for i in range(self.groups.n):
+            spec = self.specs[int(self.inst_label[i])]
+            med = self.stats.depth[i, 2]
+            if not spec.ref or not np.isfinite(med):
+                continue
+            x0, y0, x1, y1 = self.stats.bbox[i]
+            if y1 - y0 < 8 or y0 <= 0 or y1 >= self.h:  # cut by the frame: height unknown
+                continue
+            ratios.append(spec.size[1] * f / ((y1 - y0) * med))
+        if ratios:
+            self.warnings.append(f"no ground visible: relative depth scaled by class size priors ({len(ratios)} objects)")
+            return float(np.median(ratios))
+        self.warnings.append("no ground and no object of known size: relative depth left unscaled (units arbitrary)")
+        return 1.0
+
+    def _pose(self, plane: PlaneFit | None) -> Pose:
+        if plane is not None:
+            pitch, roll = angles_from_normal(plane.normal)
+            return pose_from_angles(pitch, roll, plane.d)
+        h = self._height_from_objects() or self.options.camera_height_m
+        pitch = self._pitch_from_priors(h) if self.depth is None else None
+        if pitch is None:
+            self.warnings.append(f"no ground plane found: camera assumed level at {h:.2f} m")
+            return pose_from_angles(0.0, 0.0, h)
+        self.warnings.append(f"no ground plane found: camera at {h:.2f} m, pitch {pitch:.1f} deg from objects of known height")
+        return pose_from_angles(pitch, 0.0, h)
+
+    def _pitch_from_priors(self, h: float) -> float | None:
+        """No depth: the pitch that puts the feet of trusted-height objects (people, cars) on the
+        ground, each seen at the distance its prior height implies. Median over objects."""
+        f, cy = self.intr.focal_px, self.intr.cy
+        pitches = []
+        for i in range(self.groups.n):
+            spec = self.specs[int(self.inst_label[i])]
+            x0, y0, x1, y1 = (float(b) for b in self.stats.bbox[i])
+            if not spec.ref or spec.standing is not True or y1 - y0 < 8 or y0 <= 0 or y1 >= self.h:
+                continue
+            z = f * spec.size[1] / (y1 - y0)
+            a, b = -(y1 - cy) * z / f, z  # camera-frame foot: y = a, -z = b; need cos(p) a + sin(p) b = -h
+            r = math.hypot(a, b)
+            if r < h:
+                continue
+            base = math.atan2(b, a)
+            cands = [base + math.acos(-h / r), base - math.acos(-h / r)]
+            p = min((math.remainder(c, 2 * math.pi) for c in cands), key=abs)
+            if abs(p) < math.radians(60):
+                pitches.append(math.degrees(p))
+        return float(np.median(pitches)) if pitches else None
+
+    def _height_from_objects(self) -> float | None:
+        """Level camera, metric depth, no ground class: standing objects' feet give the height."""
+        if self.depth is None:
+            return None
+        feet = []
+        for i in range(self.groups.n):
+            spec = self.specs[int(self.inst_label[i])]
+            if spec.standing is not True or spec.flat or spec.role == "sky":
+                continue
+            sl = self.groups.span(i)
+            d = self.px.depth[sl]
+            ok = np.isfinite(d)
+            if ok.sum() < MIN_DEPTH_PIXELS:
+                continue
+            y = backproject(self.px.u[sl][ok], self.px.v[sl][ok], d[ok], self.intr)[:, 1]
+            feet.append(-float(np.percentile(y, 2.0)))
+        if feet and np.median(feet) > 0.1:
+            return float(np.median(feet))
+        return None
+
+    # ---- objects ------------------------------------------------------------------------------
+
+    def _world_points(self, u: np.ndarray, v: np.ndarray, d: np.ndarray | None, bbox: np.ndarray,
+                      spec: ShapeSpec) -> tuple[np.ndarray, bool]:
+        """World points for a fit (strided), and whether they come from real depth."""
+        stride = max(1, len(u) // MAX_FIT_POINTS)
+        u, v = u[::stride], v[::stride]
+        if d is not None:
+            d = d[::stride]
+            ok = np.isfinite(d)
+            if ok.sum() >= MIN_DEPTH_PIXELS:
+                return self.ctx.pose.to_world(backproject(u[ok], v[ok], d[ok], self.intr)), True
+        # No depth: the pixels on an upright plane facing the camera at the guessed distance, so the
+        # footprint is a line and the unseen depth comes from the class prior.
+        z = self._guess_depth(bbox, spec)
+        pose, intr = self.ctx.pose, self.intr
+        x0, y0, x1, y1 = (float(b) for b in bbox)
+        centre = pose.R @ np.array([((x0 + x1) / 2 - intr.cx) / intr.focal_px, -((y0 + y1) / 2 - intr.cy) / intr.focal_px, -1.0])
+        normal = np.array([centre[0], 0.0, centre[2]])
+        normal /= max(np.linalg.norm(normal), 1e-9)
+        rays = np.stack([(u + 0.5 - intr.cx) / intr.focal_px, -(v + 0.5 - intr.cy) / intr.focal_px,
+                         -np.ones(len(u))], axis=1) @ pose.R.T
+        t = (z * float(normal @ centre)) / np.maximum(rays @ normal, 1e-6)
+        return pose.T + rays * t[:, None], False
+
+    def _guess_depth(self, bbox: np.ndarray, spec: ShapeSpec) -> float:
+        """z-depth of an object without depth: where its bottom meets the ground, else its prior height."""
+        x0, y0, x1, y1 = (float(b) for b in bbox)
+        intr, pose = self.intr, self.ctx.pose
+        z_prior = intr.focal_px * spec.size[1] / max(y1 - y0, 1.0)
+        if spec.standing is not False and not spec.ref:
+            ray = pose.R @ np.array([((x0 + x1) / 2 - intr.cx) / intr.focal_px, -(y1 - intr.cy) / intr.focal_px, -1.0])
+            if ray[1] < -1e-6:
+                z_ground = -pose.T[1] / ray[1]
+                if z_prior / 3.0 <= z_ground <= 3.0 * z_prior:  # the guessed horizon agrees with the prior
+                    return float(np.clip(z_ground, 0.5, 1000.0))
+        return float(np.clip(z_prior, 0.5, 1000.0))
+
+    def _common(self, name: str, label: str, label_id: int, spec: ShapeSpec, lin: np.ndarray, count: int,
+                bbox: np.ndarray, dstats: np.ndarray, conf: float) -> dict[str, Any]:
+        lin = np.clip(lin, 0.0, 1.0)
+        x0, y0, x1, y1 = (int(b) for b in bbox)
+        sx, sy = self.ctx.sx, self.ctx.sy
+        full_w, full_h = self.full_size
+        bbox_full = [max(0, math.floor(x0 * sx)), max(0, math.floor(y0 * sy)),
+                     min(full_w, math.ceil(x1 * sx)), min(full_h, math.ceil(y1 * sy))]
+        keys = ("min", "p05", "median", "mean", "p95", "max")
+        depth_m: dict[str, Any] = {"valid_pixels": int(dstats[6])}
+        if dstats[6] > 0:
+            depth_m = {k: _r(v, 4) for k, v in zip(keys, dstats[:6], strict=True)} | depth_m
+        return {
+            "name": name, "label": label, "label_id": int(label_id), "role": spec.role, "shape": spec.shape,
+            "translate": [0.0, 0.0, 0.0], "rotate": [0.0, 0.0, 0.0], "size": [1.0, 1.0, 1.0],
+            "color_srgb": _r(linear_to_srgb(lin)), "color_linear": _r(lin),
+            "pixels": int(count), "bbox_px": bbox_full, "depth_m": depth_m,
+            "confidence": None if not np.isfinite(conf) else _r(np.clip(conf, 0, 1), 4),
+            "thickness_source": "none", "parts": [], "children": [],
+        }
+
+    def _object(self, i: int, spec: ShapeSpec) -> dict[str, Any] | None:
+        k = int(self.inst_label[i])
+        st = self.stats
+        sl = self.groups.span(i)
+        obj = self._common(self.namer.top(self.names[k]), self.names[k], k, spec, st.color_linear[i],
+                           int(st.count[i]), st.bbox[i], st.depth[i], st.confidence[i])
+        u, v = self.px.u[sl], self.px.v[sl]
+        d = self.px.depth[sl] if self.px.depth is not None else None
+        if spec.flat:
+            self._place_plane(obj, u, v, d)
+            return obj
+        pts, measured = self._world_points(u, v, d, st.bbox[i], spec)
+        box, source = fit_box(pts, spec, self.ctx.pose.position)
+        box = cover_bbox(box, st.bbox[i], self.ctx.pose, self.intr, keep_bottom=box.bottom <= 1e-6)
+        self._apply_box(obj, box, spec, source if measured else "prior")
+        if self.options.recursion > 0:
+            obj["children"] = self._children(obj, box, spec, u, v, d, self.px.rgb[sl], level=1)
+        return obj
+
+    def _apply_box(self, obj: dict[str, Any], box: Box, spec: ShapeSpec, source: str) -> None:
+        obj["translate"], obj["rotate"], obj["size"] = _r(box.center), [0.0, _r(box.yaw), 0.0], _r(box.size)
+        obj["thickness_source"] = source
+        if spec.trunk:  # canopy sphere on a trunk: the object is the canopy, the trunk a part
+            cx, _, cz = box.center
+            h, bottom = box.size[1], box.bottom
+            canopy_lo = bottom + 0.35 * h
+            obj["translate"] = _r((cx, (canopy_lo + bottom + h) / 2, cz))
+            obj["size"] = _r((box.size[0], bottom + h - canopy_lo, box.size[2]))
+            trunk_d = float(np.clip(0.12 * min(box.size[0], box.size[2]), 0.08, 1.5))
+            trunk_h = 0.35 * h + 0.1 * h  # reaches into the canopy
+            obj["parts"] = [{
+                "name": obj["name"] + "_trunk", "shape": "cylinder",
+                "translate": _r((cx, bottom + trunk_h / 2, cz)), "rotate": [0.0, _r(box.yaw), 0.0],
+                "size": _r((trunk_d, trunk_h, trunk_d)),
+                "color_srgb": _r(linear_to_srgb(np.array([0.09, 0.05, 0.03]))),
+                "color_linear": [0.09, 0.05, 0.03],
+            }]
+
+    def _place_plane(self, obj: dict[str, Any], u: np.ndarray, v: np.ndarray, d: np.ndarray | None) -> None:
+        """One horizontal plane at y = 0 covering where the class's pixel rays meet the ground."""
+        intr, pose = self.intr, self.ctx.pose
+        stride = max(1, len(u) // MAX_FIT_POINTS)
+        us, vs = u[::stride], v[::stride]
+        rays = np.stack([(us + 0.5 - intr.cx) / intr.focal_px, -(vs + 0.5 - intr.cy) / intr.focal_px,
+                         -np.ones(len(us))], axis=1) @ pose.R.T
+        down = rays[:, 1] < -1e-6
+        cap = 1000.0
+        if d is not None and np.isfinite(d).any():
+            cap = float(np.nanpercentile(d, 99.5)) * 1.05
+        obj["thickness_source"] = "none"
+        if not down.any():
+            self.warnings.append(f"{obj['name']}: no pixel below the horizon, plane placed under the camera")
+            obj["translate"], obj["size"] = [0.0, 0.0, -5.0], [10.0, 0.0, 10.0]
+            return
+        t = np.minimum(-pose.T[1] / rays[down, 1], cap)  # z-depth along each ray (cam z component is -1)
+        # rays in world: the camera-frame z of a ray point is -t; capping t caps the distance
+        hits = pose.T + rays[down] * t[:, None]
+        x_lo, x_hi = np.percentile(hits[:, 0], [0.5, 99.5])
+        z_lo, z_hi = np.percentile(hits[:, 2], [0.5, 99.5])
+        obj["translate"] = _r(((x_lo + x_hi) / 2, 0.0, (z_lo + z_hi) / 2))
+        obj["size"] = _r((max(x_hi - x_lo, 0.01), 0.0, max(z_hi - z_lo, 0.01)))
+
+    def _far_distance(self, objects: list[dict[str, Any]]) -> float:
+        cam = self.ctx.pose.position
+        far = 0.0
+        for o in objects:
+            half = np.linalg.norm(o["size"]) / 2.0
+            far = max(far, float(np.linalg.norm(np.asarray(o["translate"]) - cam) + half))
+        return max(MIN_SKY_DISTANCE_M, 1.5 * far)
+
+    def _sky(self, i: int, spec: ShapeSpec, far: float) -> dict[str, Any]:
+        """Backdrop plane facing the camera at `far`, sized to the sky's image region."""
+        k = int(self.inst_label[i])
+        st = self.stats
+        obj = self._common(self.namer.top(self.names[k]), self.names[k], k, spec, st.color_linear[i],
+                           int(st.count[i]), st.bbox[i], st.depth[i], st.confidence[i])
+        x0, y0, x1, y1 = (float(b) for b in st.bbox[i])
+        intr, pose = self.intr, self.ctx.pose
+        f = intr.focal_px
+        centre_cam = np.array([((x0 + x1) / 2 - intr.cx) * far / f, -((y0 + y1) / 2 - intr.cy) * far / f, -far])
+        rot = pose.R @ np.array([[1.0, 0, 0], [0, 0, -1.0], [0, 1.0, 0]])  # plane normal +Y -> camera +Z
+        obj["shape"] = "plane"
+        obj["translate"] = _r(pose.to_world(centre_cam))
+        obj["rotate"] = _r(matrix_to_euler_xyz(rot))
+        obj["size"] = _r(((x1 - x0) * far / f, 0.0, (y1 - y0) * far / f))
+        return obj
+
+    # ---- recursion ----------------------------------------------------------------------------
+
+    def _children(self, parent: dict[str, Any], box: Box, spec: ShapeSpec, u: np.ndarray, v: np.ndarray,
+                  d: np.ndarray | None, rgb: np.ndarray, level: int) -> list[dict[str, Any]]:
+        min_child = max(self.min_area, 16)
+        if len(u) < 4 * min_child:
+            return []
+        lin = LINEAR_LUT[rgb]
+        groups, names = self._resegment(u, v, rgb)
+        if groups is None:
+            k = int(np.clip(len(u) // (8 * min_child), 2, 4))
+            groups = rec.feature_split(u, v, lin, d, k)
+        pieces = rec.components(u, v, groups, min_child)
+        if len(pieces) < 2:
+            return []
+        children = []
+        for j, idx in enumerate(pieces, start=1):
+            g = int(groups[idx[0]])
+            label = names[g] if names is not None else parent["label"]
+            cspec = self.table.lookup(label) if names is not None else spec
+            cu, cv = u[idx], v[idx]
+            cd = d[idx] if d is not None else None
+            bbox = np.array([cu.min(), cv.min(), cu.max() + 1, cv.max() + 1])
+            dstats = depth_summary(cd) if cd is not None else np.array([np.nan] * 6 + [0.0])
+            conf = float(np.mean(self.confidence[cv, cu])) if self.confidence is not None else float("nan")
+            child = self._common(self.namer.child(parent["name"], j), label, parent["label_id"], cspec,
+                                 robust_color(lin[idx], self.ctx.color_stat), len(idx), bbox, dstats, conf)
+            pts, measured = self._world_points(cu, cv, cd, bbox, cspec)
+            cbox, source = _child_box(pts, box)
+            child["shape"] = cspec.shape if not cspec.flat and cspec.role != "sky" else "cube"
+            child["translate"], child["rotate"], child["size"] = _r(cbox.center), [0.0, _r(cbox.yaw), 0.0], _r(cbox.size)
+            child["thickness_source"] = source if measured else "prior"
+            if level < self.options.recursion:
+                child["children"] = self._children(child, cbox, cspec, cu, cv, cd, rgb[idx], level + 1)
+            children.append(child)
+        return children
+
+    def _resegment(self, u: np.ndarray, v: np.ndarray, rgb: np.ndarray) -> tuple[np.ndarray | None, list[str] | None]:
+        """Sub-labels of the object's pixels from the hook (None: use the colour/depth split)."""
+        if self.resegment is None:
+            return None, None
+        x0, y0 = int(u.min()), int(v.min())
+        hh, ww = int(v.max()) - y0 + 1, int(u.max()) - x0 + 1
+        crop_rgb = self.rgb[y0:y0 + hh, x0:x0 + ww]
+        mask = np.zeros((hh, ww), dtype=bool)
+        mask[v - y0, u - x0] = True
+        try:
+            out = self.resegment(crop_rgb, mask)
+        except Exception as exc:  # a failing hook must not lose the scene
+            self.warnings.append(f"resegment failed ({type(exc).__name__}: {exc}); colour/depth split used")
+            return None, None
+        if out is None:
+            return None, None
+        sub, names = out
+        sub = np.asarray(sub)
+        if sub.shape != (hh, ww) or not names:
+            self.warnings.append("resegment returned labels of the wrong shape; colour/depth split used")
+            return None, None
+        g = sub[v - y0, u - x0].astype(np.int64)
+        g = np.where((g >= 0) & (g < len(names)), g, -1)
+        return g, [str(n) for n in names]
+
+    # ---- output -------------------------------------------------------------------------------
+
+    def _scene(self, objects: list[dict[str, Any]], plane: PlaneFit | None, scale: float, pose: Pose,
+               far: float) -> dict[str, Any]:
+        full_w, full_h = self.full_size
+        full_intr = Intrinsics(self.intr.focal_px * self.ctx.sx, self.intr.cx * self.ctx.sx, self.intr.cy * self.ctx.sy,
+                               full_w, full_h, self.intr.source)
+        film = maya_film(full_intr)
+        rx, ry, rz = matrix_to_euler_xyz(pose.R)
+        camera = {
+            "name": "img2maya_cam", "translate": _r(pose.T), "rotate": _r((rx, ry, rz)),
+            "focal_length_mm": _r(film["focal_length_mm"]), "horizontal_aperture_mm": _r(film["horizontal_aperture_mm"]),
+            "vertical_aperture_mm": _r(film["vertical_aperture_mm"]), "focal_px": _r(full_intr.focal_px),
+            "principal_px": _r((full_intr.cx, full_intr.cy)), "width": full_w, "height": full_h,
+            "focal_source": self.intr.source, "fov_horizontal_deg": _r(full_intr.hfov_deg),
+            "near_clip_m": NEAR_CLIP_M, "far_clip_m": _r(2.0 * far, 2),
+        }
+        pitch, roll = rx, rz
+        if plane is not None:
+            ground = {"found": True, "method": "ransac", "camera_height_m": _r(plane.d), "pitch_deg": _r(pitch),
+                      "roll_deg": _r(roll), "inlier_ratio": _r(plane.inlier_ratio, 4),
+                      "plane_camera": _r([*plane.normal, plane.d]), "scale": _r(scale)}
+        else:
+            ground = {"found": False, "method": "prior", "camera_height_m": _r(pose.T[1]), "pitch_deg": 0.0,
+                      "roll_deg": 0.0, "scale": _r(scale)}
+        source = dict(self.source)
+        source.setdefault("width", full_w)
+        source.setdefault("height", full_h)
+        source["analysis_width"], source["analysis_height"] = self.w, self.h
+        settings = asdict(self.options)
+        settings["min_area_px_effective"] = int(self.min_area)
+        return {
+            "schema": "img2maya/scene@1", "units": "m", "up_axis": "y",
+            "generator": f"img2maya {__version__}", "source": source, "camera": camera, "ground": ground,
+            "settings": settings, "warnings": list(dict.fromkeys(self.warnings)), "objects": objects,
+        }
+
+
+def _child_box(points: np.ndarray, parent: Box) -> tuple[Box, str]:
+    """A child's box in its parent's frame (same yaw): robust spans, an axis the child does not
+    measure (seen edge-on) takes the parent's full extent, everything clamped inside the parent."""
+    from .boxes import robust_span
+
+    local = parent.to_local(points)
+    half = np.asarray(parent.size) / 2.0
+    lo, hi = np.empty(3), np.empty(3)
+    source = "measured"
+    for ax in range(3):
+        a, b = robust_span(local[:, ax])
+        if ax != 1 and b - a < 0.25 * parent.size[ax]:
+            a, b = -half[ax], half[ax]
+            source = "mixed"
+        lo[ax], hi[ax] = np.clip(a, -half[ax], half[ax]), np.clip(b, -half[ax], half[ax])
+        floor = min(max(0.05 * parent.size[ax], 0.01), parent.size[ax])  # a face-only piece keeps some body
+        if hi[ax] - lo[ax] < floor:
+            m = float(np.clip((lo[ax] + hi[ax]) / 2.0, -half[ax] + floor / 2, half[ax] - floor / 2))
+            lo[ax], hi[ax] = m - floor / 2, m + floor / 2
+    centre_local = (lo + hi) / 2.0
+    centre = np.asarray(parent.center) + parent.rotation @ centre_local
+    return Box(center=tuple(centre), yaw=parent.yaw, size=tuple(hi - lo)), source
+
+
+def build_scene(rgb: np.ndarray, labels: np.ndarray, label_names: list[str], depth: np.ndarray | None,
+                intr: Intrinsics, options: SceneOptions, *, source: dict, confidence: np.ndarray | None = None,
+                full_size: tuple[int, int] | None = None, progress: Progress | None = None,
+                resegment: rec.Resegment | None = None) -> dict[str, Any]:
+    """A valid scene@1 dict from analysis-resolution arrays (see docs/ARCHITECTURE.md).
+
+    `intr` is at analysis resolution; `full_size` (W, H) of the original photo sets the units of
+    bbox_px and of the camera numbers. Bad inputs raise UserError with one line.
+    """
+    return SceneEngine(rgb, labels, label_names, depth, intr, options, source=source, confidence=confidence,
+                       full_size=full_size, progress=progress, resegment=resegment).run()

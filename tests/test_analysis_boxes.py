@@ -1,0 +1,107 @@
+"""Oriented boxes: known sizes and yaws recovered, boxes cover their segments, thickness priors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_analysis_synth import GTBox, render, street
+
+from inference_server.analysis.boxes import Box, box_iou, rect_yaw
+from inference_server.analysis.camera import Intrinsics, euler_xyz_to_matrix, project
+from inference_server.analysis.engine import SceneOptions, build_scene
+
+SRC = {"image": "street.png", "width": 320, "height": 240, "sha256": "0" * 64}
+
+
+def as_box(obj: dict) -> Box:
+    return Box(center=tuple(obj["translate"]), yaw=obj["rotate"][1], size=tuple(obj["size"]))
+
+
+def match(scene: dict, gt: GTBox) -> dict:
+    objs = [o for o in scene["objects"] if o["role"] not in ("ground", "sky", "water")]
+    return max(objs, key=lambda o: box_iou(as_box(o), gt.box))
+
+
+def yaw_error(a: float, b: float) -> float:
+    d = (a - b) % 90.0
+    return min(d, 90.0 - d)
+
+
+def test_box_iou_helper() -> None:
+    a = Box((0, 1, 0), 0.0, (2, 2, 2))
+    assert box_iou(a, a) == pytest.approx(1.0)
+    assert box_iou(a, Box((1, 1, 0), 0.0, (2, 2, 2))) == pytest.approx(1 / 3)
+    assert box_iou(a, Box((0, 1, 0), 90.0, (2, 2, 2))) == pytest.approx(1.0)
+    assert box_iou(a, Box((0, 1, 0), 45.0, (2, 2, 2))) == pytest.approx(8 * (np.sqrt(2) - 1) / (8 - 8 * (np.sqrt(2) - 1)))
+    assert box_iou(a, Box((5, 1, 0), 0.0, (2, 2, 2))) == 0.0
+
+
+def test_rect_yaw_of_an_l_shaped_footprint() -> None:
+    """Two visible faces: the minimum-area rectangle is ambiguous, the edge fit is not."""
+    t = np.linspace(0, 1, 200)
+    for yaw in (-40.0, -20.0, 0.0, 12.0, 33.0):
+        ps = np.radians(yaw)
+        ax, az = np.array([np.cos(ps), -np.sin(ps)]), np.array([np.sin(ps), np.cos(ps)])
+        pts = np.concatenate([np.outer(t * 4.0, ax), np.outer(t * 2.0, az)]) + [3.0, -10.0]
+        assert yaw_error(rect_yaw(pts), yaw) < 0.1
+
+
+def test_boxes_recover_known_sizes_and_yaws() -> None:
+    s = street()
+    scene = build_scene(s.rgb, s.labels, s.names, s.depth, s.intr, SceneOptions(), source=SRC)
+    ious = []
+    for gt in s.boxes:
+        obj = match(scene, gt)
+        ious.append(box_iou(as_box(obj), gt.box))
+        assert yaw_error(obj["rotate"][1], gt.yaw) < 1.0
+        assert obj["translate"][1] - obj["size"][1] / 2 == pytest.approx(0.0, abs=1e-6)  # stands on y = 0
+    assert min(ious) > 0.7 and np.mean(ious) > 0.8
+    car = match(scene, s.boxes[0])
+    assert sorted(car["size"]) == pytest.approx(sorted(s.boxes[0].size), rel=0.05)
+    assert car["thickness_source"] == "measured"
+
+
+def _scene_camera(scene: dict) -> tuple[np.ndarray, np.ndarray, Intrinsics]:
+    cam = scene["camera"]
+    R = euler_xyz_to_matrix(*cam["rotate"])
+    intr = Intrinsics(cam["focal_px"], cam["principal_px"][0], cam["principal_px"][1], cam["width"], cam["height"])
+    return R, np.asarray(cam["translate"]), intr
+
+
+@pytest.mark.parametrize("full", [None, (640, 480), (1000, 750)])
+def test_projected_boxes_cover_their_segments(full: tuple[int, int] | None) -> None:
+    s = street()
+    scene = build_scene(s.rgb, s.labels, s.names, s.depth, s.intr, SceneOptions(), source=SRC, full_size=full)
+    R, T, intr = _scene_camera(scene)
+    checked = 0
+    for obj in scene["objects"]:
+        if obj["shape"] == "plane":
+            continue
+        corners = as_box(obj).corners()
+        uv = project((corners - T) @ R, intr)
+        x0, y0, x1, y1 = obj["bbox_px"]
+        scale = intr.width / 320
+        tol = 0.3 * scale + 1.0  # tolerance of the growth search, plus the full-resolution rounding
+        assert uv[:, 0].min() <= x0 + tol and uv[:, 1].min() <= y0 + tol
+        assert uv[:, 0].max() >= x1 - tol and uv[:, 1].max() >= y1 - tol
+        checked += 1
+    assert checked == 4
+
+
+def test_face_on_objects_take_their_thickness_from_priors() -> None:
+    """Only the front face is visible: a car from behind gets its 4.5 m length, a building a depth
+    equal to its width, and each box extends away from the camera behind its visible face."""
+    names = ["sky", "road", "car", "building"]
+    boxes = [GTBox(2, (0.0, -10.0), 0.0, (1.8, 1.5, 4.5), (0.3, 0.3, 0.8)),
+             GTBox(3, (0.0, -40.0), 0.0, (14.0, 12.0, 14.0), (0.6, 0.6, 0.6))]
+    s = render(boxes, names, pitch=0.0, roll=0.0, cam_height=1.2)
+    scene = build_scene(s.rgb, s.labels, s.names, s.depth, s.intr, SceneOptions(), source=SRC)
+    car = next(o for o in scene["objects"] if o["label"] == "car")
+    bld = next(o for o in scene["objects"] if o["label"] == "building")
+    assert car["thickness_source"] == "prior" and bld["thickness_source"] == "prior"
+    assert car["size"] == pytest.approx([1.8, 1.5, 4.5], rel=0.05)
+    assert bld["size"][2] == pytest.approx(bld["size"][0], rel=1e-6)
+    # the visible face is at z = -10 + 2.25; the box lies behind it
+    assert car["translate"][2] + car["size"][2] / 2 == pytest.approx(-7.75, abs=0.05)
+    assert box_iou(as_box(car), boxes[0].box) > 0.85
+    assert box_iou(as_box(bld), boxes[1].box) > 0.85
