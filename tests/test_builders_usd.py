@@ -219,3 +219,14 @@ def test_binary_and_package_open(tmp_path: Path, suffix: str) -> None:
     assert UsdGeom.GetStageMetersPerUnit(stage) == 1.0
     assert stage.GetPrimAtPath("/img2maya/objects/capsule_1/lamp_1/geo").GetTypeName() == "Cylinder"
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"scene{suffix}"]
+
+
+@pytest.mark.parametrize("suffix", [".usda", ".usdz"])
+def test_usd_validators_report_nothing(tmp_path: Path, suffix: str) -> None:
+    """usd-core's own validators (stage metadata, material bindings, usdz packaging) accept the file."""
+    from pxr import UsdValidation
+
+    stage = _stage(all_shapes_scene(), tmp_path / f"scene{suffix}")
+    validators = UsdValidation.ValidationRegistry().GetOrLoadAllValidators()
+    errors = UsdValidation.ValidationContext(validators).Validate(stage)
+    assert [e.GetMessage() for e in errors] == []
