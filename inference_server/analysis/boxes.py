@@ -247,7 +247,7 @@ def cover_bbox(box: Box, bbox: np.ndarray, pose: Pose, intr: Intrinsics, *, keep
             if best is None:
                 continue
             ax, sg = best
-            limit = 50.0 * max(max(box.size), 1.0)
+            limit = 2.0 * max(box.size) + 2.0  # covering never turns a box into a corridor
             lo_t, hi_t = 0.0, step
             while _deficits(projected_bounds(box.grow(ax, sg, hi_t), pose, intr), target)[side] > tol:
                 if hi_t > limit:

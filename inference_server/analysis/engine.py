@@ -383,14 +383,11 @@ class SceneEngine:
         """z-depth of an object without depth: where its bottom meets the ground, else its prior height."""
         x0, y0, x1, y1 = (float(b) for b in bbox)
         intr, pose = self.intr, self.ctx.pose
-        z_prior = intr.focal_px * spec.size[1] / max(y1 - y0, 1.0)
-        if spec.standing is not False and not spec.ref:
+        if spec.standing is not False:  # feet on the ground: consistent with the camera, whatever the prior
             ray = pose.R @ np.array([((x0 + x1) / 2 - intr.cx) / intr.focal_px, -(y1 - intr.cy) / intr.focal_px, -1.0])
             if ray[1] < -1e-6:
-                z_ground = -pose.T[1] / ray[1]
-                if z_prior / 3.0 <= z_ground <= 3.0 * z_prior:  # the guessed horizon agrees with the prior
-                    return float(np.clip(z_ground, 0.5, 1000.0))
-        return float(np.clip(z_prior, 0.5, 1000.0))
+                return float(np.clip(-pose.T[1] / ray[1], 0.5, 1000.0))
+        return float(np.clip(intr.focal_px * spec.size[1] / max(y1 - y0, 1.0), 0.5, 1000.0))
 
     def _common(self, name: str, label: str, label_id: int, spec: ShapeSpec, lin: np.ndarray, count: int,
                 bbox: np.ndarray, dstats: np.ndarray, conf: float) -> dict[str, Any]:
