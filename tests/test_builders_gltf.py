@@ -101,3 +101,18 @@ def test_gltf_text_has_embedded_buffer(tmp_path: Path) -> None:
     payload = base64.b64decode(tree["buffers"][0]["uri"].split(",", 1)[1])
     assert len(payload) == tree["buffers"][0]["byteLength"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["scene.gltf"]
+
+
+def test_colours_that_round_alike_keep_their_own_material(tmp_path: Path) -> None:
+    scene = all_shapes_scene()
+    a, b = scene["objects"][2], scene["objects"][3]
+    a["color_linear"], b["color_linear"] = [0.5, 0.25, 0.125], [0.5001, 0.25, 0.125]
+    path = tmp_path / "scene.glb"
+    export(scene, path)
+    tree = _glb_json(path)
+    by_name = {n["name"]: n for n in tree["nodes"]}
+    factors = {}
+    for obj in (a, b):
+        material = tree["materials"][tree["meshes"][by_name[obj["name"]]["mesh"]]["primitives"][0]["material"]]
+        factors[material["name"]] = material["pbrMetallicRoughness"]["baseColorFactor"]
+    assert factors == {"mat_804020": [0.5, 0.25, 0.125, 1.0], "mat_804020_2": [0.5001, 0.25, 0.125, 1.0]}

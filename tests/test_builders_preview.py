@@ -129,3 +129,24 @@ def test_example_scene_and_png(tmp_path: Path) -> None:
         assert im.size == (800, 300)
         assert im.getpixel((10, 10)) == (255, 0, 0)
         assert np.array_equal(np.asarray(im)[:, 400:], render_preview(scene, 400))
+
+
+def test_batched_rays_give_the_same_picture(monkeypatch: pytest.MonkeyPatch) -> None:
+    from inference_server.builders import preview
+
+    scene = all_shapes_scene()
+    whole = raycast(scene, 160)
+    monkeypatch.setattr(preview, "_CHUNK", 777)
+    batched = raycast(scene, 160)
+    assert np.array_equal(whole.object_id, batched.object_id)
+    assert np.array_equal(whole.depth, batched.depth)
+
+
+def test_importing_builders_loads_no_heavy_library() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, inference_server.builders, inference_server.builders.preview; "
+            "print(sorted(m for m in ('pxr', 'trimesh', 'torch', 'tensorflow') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

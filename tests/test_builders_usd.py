@@ -219,6 +219,8 @@ def test_binary_and_package_open(tmp_path: Path, suffix: str) -> None:
     assert UsdGeom.GetStageMetersPerUnit(stage) == 1.0
     assert stage.GetPrimAtPath("/img2maya/objects/capsule_1/lamp_1/geo").GetTypeName() == "Cylinder"
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"scene{suffix}"]
+    magic = (tmp_path / f"scene{suffix}").read_bytes()[:8]
+    assert magic == b"PXR-USDC" if suffix == ".usdc" else magic.startswith(b"PK\x03\x04")
 
 
 @pytest.mark.parametrize("suffix", [".usda", ".usdz"])

@@ -92,15 +92,23 @@ def _add_mesh(tscene: Any, node: str, parent: str, matrix: np.ndarray, prim: dic
     import trimesh
 
     mesh = unit_mesh(prim["shape"], prim["size"])
-    name = "mat_" + "".join(f"{round(float(c) * 255):02x}" for c in linear)
-    if colours.setdefault(name, [float(c) for c in linear]) != [float(c) for c in linear]:
-        name = f"{name}_{len(colours)}"  # two colours that round alike keep their own exact values
-        colours[name] = [float(c) for c in linear]
+    exact = [float(c) for c in linear]
+    name = _material_name(exact, colours)
     material = trimesh.visual.material.PBRMaterial(
-        name=name, baseColorFactor=[*linear, 1.0], metallicFactor=0.0, roughnessFactor=0.8, doubleSided=True)
+        name=name, baseColorFactor=[*exact, 1.0], metallicFactor=0.0, roughnessFactor=0.8, doubleSided=True)
     mesh.visual = trimesh.visual.TextureVisuals(material=material)
     tscene.add_geometry(mesh, node_name=node, geom_name=f"{node}_mesh", parent_node_name=parent,
                         transform=matrix, metadata=extras)
+
+
+def _material_name(linear: list[float], colours: dict[str, list[float]]) -> str:
+    """`mat_<rrggbb>` for a colour, with a suffix when two colours share the same 8-bit hex."""
+    base = "mat_" + "".join(f"{round(c * 255):02x}" for c in linear)
+    name, n = base, 1
+    while colours.setdefault(name, linear) != linear:
+        n += 1
+        name = f"{base}_{n}"
+    return name
 
 
 def _write_camera(tree: dict[str, Any], node_name: str, cam: dict[str, Any]) -> None:

@@ -29,6 +29,7 @@ BACKGROUND = np.array([0.18, 0.18, 0.18])
 LIGHT = np.array([0.4, 1.0, 0.6]) / np.linalg.norm([0.4, 1.0, 0.6])  # from above, behind the camera
 AMBIENT = 0.35
 _EPS = 1e-6
+_CHUNK = 1 << 18  # rays per batch: ~60 MB of temporaries for a six-candidate shape
 
 
 @dataclass
@@ -78,20 +79,18 @@ def raycast(scene: dict[str, Any], width: int | None = None) -> RayHits:
             if rect is None:
                 continue
             r0, r1, c0, c1 = rect
-            sub = dirs[r0:r1, c0:c1].reshape(-1, 3)
-            t, normal = _intersect(prim, origin, sub, near)
-            depth = hits.depth[r0:r1, c0:c1].reshape(-1)
-            closer = t < depth
-            if not closer.any():
-                continue
-            rows, cols = np.divmod(np.flatnonzero(closer), c1 - c0)
-            rows += r0
-            cols += c0
-            hits.depth[rows, cols] = t[closer]
-            hits.object_id[rows, cols] = index
-            hits.normal[rows, cols] = normal[closer]
-            hits.color[rows, cols] = srgb
-            hits.flat[rows, cols] = obj["role"] == "sky"
+            cols = c1 - c0
+            for start in range(0, (r1 - r0) * cols, _CHUNK):  # bounded memory at any width
+                flat = np.arange(start, min(start + _CHUNK, (r1 - r0) * cols))
+                rows_i, cols_i = flat // cols + r0, flat % cols + c0
+                t, normal = _intersect(prim, origin, dirs[rows_i, cols_i], near)
+                closer = t < hits.depth[rows_i, cols_i]
+                rows_i, cols_i = rows_i[closer], cols_i[closer]
+                hits.depth[rows_i, cols_i] = t[closer]
+                hits.object_id[rows_i, cols_i] = index
+                hits.normal[rows_i, cols_i] = normal[closer]
+                hits.color[rows_i, cols_i] = srgb
+                hits.flat[rows_i, cols_i] = obj["role"] == "sky"
     return hits
 
 
