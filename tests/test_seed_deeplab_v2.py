@@ -192,3 +192,21 @@ def test_modules_import_without_frameworks():
             "print('torch' in sys.modules, 'tensorflow' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+@pytest.mark.shared
+def test_real_weights_on_the_repository_sample(models_dir, samples_dir):
+    """With the real file in ../shared/models: the repository's own demo photo (rider on grass, sky)."""
+    weights = models_dir / "deeplabv2-cocostuff164k" / "cocostuff164k_iter100k.pth"
+    if not weights.exists():
+        pytest.skip(f"real DeepLab v2 weights not present at {weights}")
+    from PIL import Image
+
+    rgb = np.asarray(Image.open(samples_dir / "person_horse_grass.jpg").convert("RGB"))
+    seg = dl.DeepLabV2(weights).predict(rgb)
+    h = rgb.shape[0]
+    top, bottom = seg.labels[: h // 5], seg.labels[-h // 5:]
+    assert np.mean(top == COCOSTUFF_182.index("sky-other")) > 0.5
+    assert np.mean(np.isin(bottom, [COCOSTUFF_182.index(n) for n in ("grass", "dirt", "playingfield")])) > 0.5
+    assert np.any(seg.labels == COCOSTUFF_182.index("person"))
+    assert np.isin(seg.labels, list(UNSUPERVISED_IDS)).mean() <= 0.01

@@ -187,3 +187,19 @@ def test_object_based_checkpoint_is_refused(tmp_path):
     path = ck.write(str(tmp_path / "object_based"))
     with pytest.raises(UserError, match="object-based"):
         md.load_variables(path)
+
+
+@pytest.mark.shared
+def test_real_kitti_weights_against_lidar(models_dir, samples_dir):
+    """With the real model_kitti in ../shared/models: metric depth vs the projected LiDAR of KITTI frame 1."""
+    prefix = models_dir / "monodepth-kitti" / "model_kitti"
+    if not (prefix.parent / "model_kitti.index").exists():
+        pytest.skip(f"real Monodepth KITTI checkpoint not present at {prefix}")
+    from PIL import Image
+
+    rgb = np.asarray(Image.open(samples_dir / "kitti_000001_rgb.png").convert("RGB"))
+    lidar = np.asarray(Image.open(samples_dir / "kitti_000001_depth_lidar.png")).astype(np.float64) / 256.0
+    pred = md.Monodepth(prefix, dataset="kitti").predict(rgb, focal_px=721.5377)
+    valid = (lidar > 0) & (lidar < 80) & np.isfinite(pred.depth)
+    abs_rel = np.median(np.abs(pred.depth[valid] - lidar[valid]) / lidar[valid])
+    assert pred.kind == "metric" and abs_rel < 0.3  # the paper reports mean abs rel ~0.1-0.15 on KITTI
