@@ -122,7 +122,7 @@ def save_preview_png(scene: dict[str, Any], path: str | os.PathLike[str], photo_
     panels = [render]
     if photo_path is not None:
         with Image.open(photo_path) as im:
-            photo = ImageOps.exif_transpose(im).convert("RGB").resize((w, h), Image.LANCZOS)
+            photo = ImageOps.exif_transpose(im).convert("RGB").resize((w, h), Image.Resampling.LANCZOS)
         panels.insert(0, np.asarray(photo))
     buf = io.BytesIO()
     Image.fromarray(np.concatenate(panels, axis=1)).save(buf, format="PNG")
@@ -154,7 +154,7 @@ def _intersect(prim: dict[str, Any], origin: np.ndarray, dirs: np.ndarray, near:
     if shape == "plane":
         size = np.array([size[0], 1.0, size[2]])
     elif shape == "capsule":
-        _radius, cyl_height, size = capsule_proportions(size)
+        _radius, cyl_height, size = capsule_proportions(prim["size"])
     size = np.maximum(size, 1e-9)  # a flat box stays hittable without dividing by zero
     o = ((origin - np.asarray(prim["translate"], dtype=np.float64)) @ rot) / size
     d = (dirs @ rot) / size
