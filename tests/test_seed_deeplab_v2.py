@@ -101,6 +101,81 @@ def test_full_checkpoint_loads_strictly_and_predicts(v1_ckpt, v1_state):
     np.testing.assert_allclose(up.softmax(0).max(0).values.numpy(), seg.confidence, atol=1e-3)
 
 
+def _reference_msc(n_classes: int = 182):
+    """The repository's module structure restated as classes (Sequential conv/bn/relu units, bottlenecks with
+    a ``shortcut`` unit in the first block, ``_ASPP`` summing children, ``MSC`` with ``base``): an
+    independent construction that must accept the same state dict strictly and give the same logits."""
+    from torch import nn
+    from torch.nn import functional as F
+
+    def unit(cin, cout, k, stride, pad, dil, relu=True):
+        mods = [("conv", nn.Conv2d(cin, cout, k, stride, pad, dil, bias=False)), ("bn", nn.BatchNorm2d(cout))]
+        if relu:
+            mods.append(("relu", nn.ReLU()))
+        return nn.Sequential(OrderedDict(mods))
+
+    class Bottleneck(nn.Module):
+        def __init__(self, cin, cout, stride, dil, down):
+            super().__init__()
+            mid = cout // 4
+            self.reduce = unit(cin, mid, 1, stride, 0, 1)
+            self.conv3x3 = unit(mid, mid, 3, 1, dil, dil)
+            self.increase = unit(mid, cout, 1, 1, 0, 1, relu=False)
+            self.shortcut = unit(cin, cout, 1, stride, 0, 1, relu=False) if down else nn.Identity()
+
+        def forward(self, x):
+            return F.relu(self.increase(self.conv3x3(self.reduce(x))) + self.shortcut(x))
+
+    def res_layer(n, cin, cout, stride, dil):
+        return nn.Sequential(OrderedDict(
+            (f"block{i + 1}", Bottleneck(cin if i == 0 else cout, cout, stride if i == 0 else 1, dil, i == 0))
+            for i in range(n)))
+
+    class ASPP(nn.Module):
+        def __init__(self):
+            super().__init__()
+            for i, r in enumerate((6, 12, 18, 24)):
+                self.add_module(f"c{i}", nn.Conv2d(2048, n_classes, 3, 1, r, r, bias=True))
+
+        def forward(self, x):
+            return sum(c(x) for c in self.children())
+
+    base = nn.Sequential(OrderedDict([
+        ("layer1", nn.Sequential(OrderedDict([("conv1", unit(3, 64, 7, 2, 3, 1)),
+                                              ("pool", nn.MaxPool2d(3, 2, 1, ceil_mode=True))]))),
+        ("layer2", res_layer(3, 64, 256, 1, 1)), ("layer3", res_layer(4, 256, 512, 2, 1)),
+        ("layer4", res_layer(23, 512, 1024, 1, 2)), ("layer5", res_layer(3, 1024, 2048, 1, 4)),
+        ("aspp", ASPP()),
+    ]))
+
+    class MSC(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.base = base
+
+        def forward(self, x):
+            logits = self.base(x)
+            outs = [logits] + [
+                F.interpolate(self.base(F.interpolate(x, scale_factor=s, mode="bilinear", align_corners=False)),
+                              size=logits.shape[2:], mode="bilinear", align_corners=False)
+                for s in (0.5, 0.75)]
+            return torch.stack(outs).max(dim=0).values
+
+    return MSC().eval()
+
+
+def test_matches_class_based_reference(v1_ckpt, v1_state):
+    ref = _reference_msc()
+    ref.load_state_dict(v1_state, strict=True)
+    model = dl.DeepLabV2(v1_ckpt, device="cpu", test_size=81)
+    rgb = (np.random.default_rng(4).random((50, 70, 3)) * 255).astype(np.uint8)
+    with torch.inference_mode():
+        x = model.preprocess(rgb)
+        ours, theirs = dl.forward_msc(model.net, x), ref(x)
+    assert ours.shape == theirs.shape
+    torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-4 * float(theirs.abs().max()))
+
+
 def test_legacy_2018_layout_without_counters_is_accepted(tmp_path, v1_state):
     legacy = OrderedDict((dl._legacy_name(k), v) for k, v in v1_state.items()
                          if not k.endswith("num_batches_tracked"))
