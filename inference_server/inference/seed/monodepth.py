@@ -226,8 +226,15 @@ class Monodepth:
         self.baseline_m = float(DATASETS[dataset]["baseline_m"])
         if device not in (None, "cpu", "cuda"):
             raise UserError(f"unknown device {device!r} for Monodepth: use 'cpu' or 'cuda'")
-        if device == "cuda" and not tf.config.list_physical_devices("GPU"):
+        gpus = tf.config.list_physical_devices("GPU")
+        if device == "cuda" and not gpus:
             raise UserError("device 'cuda' requested but TensorFlow sees no GPU")
+        for gpu in gpus:
+            # TF would otherwise reserve the whole GPU and starve torch (DeepLab) in the same process.
+            try:
+                tf.config.experimental.set_memory_growth(gpu, True)
+            except RuntimeError:
+                pass  # the GPU was already initialised by earlier TF use; its setting stays
         self._tf_device = {None: None, "cpu": "/CPU:0", "cuda": "/GPU:0"}[device]
         variables = load_variables(checkpoint_prefix)
         with self._device_scope():
