@@ -93,8 +93,8 @@ def test_statistics_are_one_pass_for_thousands_of_instances(monkeypatch: pytest.
     assert (inst_label == 1).sum() == 2000
     assert calls["label"] <= 4  # per class, not per instance
     groups = group_pixels(inst, len(inst_label))
-    px = gather(groups, np.zeros((h, w, 3), np.uint8), depth)
-    st = instance_stats(groups, px, "mean")
+    px = gather(groups, depth)
+    st = instance_stats(groups, px, np.zeros((h, w, 3), np.uint8), "median")
     assert calls["argsort"] == 1
     # order statistics only ever see each instance's own pixels: O(pixels), not O(instances x pixels)
     assert calls["percentile_elems"] <= h * w
@@ -113,7 +113,7 @@ def test_bbox_colour_and_confidence_per_instance() -> None:
     conf[5:9, 10:20] = 0.9
     inst, il = split_instances(labels, specs("wall", "car"), None, min_area=4)
     g = group_pixels(inst, len(il))
-    st = instance_stats(g, gather(g, rgb, None), "mean", conf)
+    st = instance_stats(g, gather(g, None), rgb, "mean", conf)
     car = int(np.flatnonzero(il == 1)[0])
     assert st.bbox[car].tolist() == [10, 5, 20, 9]
     assert st.color_linear[car] == pytest.approx([1, 1, 1])

@@ -215,8 +215,8 @@ class SceneEngine:
         self.progress("statistics", 0.25)
         self.groups = group_pixels(inst, len(self.inst_label))
         del inst
-        self.px = gather(self.groups, self.rgb, self.depth)
-        self.stats = instance_stats(self.groups, self.px, self.options.color_stat, self.confidence)
+        self.px = gather(self.groups, self.depth)
+        self.stats = instance_stats(self.groups, self.px, self.rgb, self.options.color_stat, self.confidence)
         self.progress("ground", 0.45)
         plane, scale = self._ground_and_scale()
         pose = self._pose(plane)
@@ -426,7 +426,8 @@ class SceneEngine:
         box = cover_bbox(box, st.bbox[i], self.ctx.pose, self.intr, keep_bottom=box.bottom <= 1e-6)
         self._apply_box(obj, box, spec, source if measured else "prior")
         if self.options.recursion > 0:
-            obj["children"] = self._children(obj, box, spec, u, v, d, self.px.rgb[sl], level=1)
+            rgb = self.rgb.reshape(-1, 3)[self.groups.order[sl]]
+            obj["children"] = self._children(obj, box, spec, u, v, d, rgb, level=1)
         return obj
 
     def _apply_box(self, obj: dict[str, Any], box: Box, spec: ShapeSpec, source: str) -> None:

@@ -65,6 +65,33 @@ def depth_edges(depth: np.ndarray, jump: float = DEPTH_JUMP_LOG, ratio: float = 
     return edges
 
 
+def _adopt_orphans(final: np.ndarray, orphan: np.ndarray, passes: int = 8) -> None:
+    """Give each orphan pixel (edge lines, slivers) the id of an adjacent assigned pixel, in place.
+
+    Works on the orphans' own coordinates (a few % of the crop): each pass looks at the 8
+    neighbours of the still-unassigned orphans. Whatever is left after `passes` (fragments wider
+    than 2 * passes px) takes the nearest assigned pixel by a distance transform.
+    """
+    h, w = final.shape
+    ys, xs = np.nonzero(orphan)
+    for _ in range(passes):
+        if len(ys) == 0:
+            return
+        got = np.full(len(ys), -1, dtype=final.dtype)
+        for dy, dx in ((0, 1), (0, -1), (1, 0), (-1, 0), (1, 1), (-1, -1), (1, -1), (-1, 1)):
+            cand = final[np.clip(ys + dy, 0, h - 1), np.clip(xs + dx, 0, w - 1)]
+            take = (got < 0) & (cand >= 0)
+            got[take] = cand[take]
+        done = got >= 0
+        if not done.any():
+            break
+        final[ys[done], xs[done]] = got[done]
+        ys, xs = ys[~done], xs[~done]
+    if len(ys):
+        _, (iy, ix) = ndimage.distance_transform_edt(final < 0, return_indices=True)
+        final[ys, xs] = final[iy[ys, xs], ix[ys, xs]]
+
+
 def split_instances(
     labels: np.ndarray,
     specs: Sequence[ShapeSpec],
@@ -93,7 +120,7 @@ def split_instances(
         mask = labels[sl] == k
         view = inst[sl]
         if spec.flat or spec.role == "sky":
-            view[mask] = len(inst_label)
+            np.copyto(view, np.int32(len(inst_label)), where=mask)
             inst_label.append(k)
             continue
         comp, ncomp = ndimage.label(mask, structure=_EIGHT)
@@ -102,41 +129,37 @@ def split_instances(
         big_comp[0] = False
         if not big_comp[1:].any():
             continue
-        final = np.full(mask.shape, -1, dtype=np.int32)
         if depth is not None and depth_split and edges is None:
             edges = depth_edges(depth)
         cut = mask & ~edges[sl] if edges is not None else None
-        if cut is not None and np.count_nonzero(cut) < np.count_nonzero(mask):
+        did_cut = cut is not None and np.count_nonzero(cut) < np.count_nonzero(mask)
+        final = np.full(mask.shape, -1, dtype=np.int32)
+        nfinal = 0
+        whole = big_comp
+        if did_cut:
             sub, nsub = ndimage.label(cut)
-            ssizes = np.bincount(sub.ravel(), minlength=nsub + 1)
-            big_sub = ssizes >= min_area
+            big_sub = np.bincount(sub.ravel(), minlength=nsub + 1) >= min_area
             big_sub[0] = False
-            # Keep only sub-pieces of kept components (a piece lies inside exactly one component).
+            # Keep only pieces of kept components (a piece lies inside exactly one component).
             sub_comp = np.zeros(nsub + 1, dtype=np.int64)
             sub_comp[sub.ravel()] = comp.ravel()
             big_sub &= big_comp[sub_comp]
             remap = np.full(nsub + 1, -1, dtype=np.int32)
-            remap[big_sub] = np.arange(int(big_sub.sum()))
-            final = remap[sub]
             nfinal = int(big_sub.sum())
+            remap[big_sub] = np.arange(nfinal)
+            final = remap[sub]
             # Components that survived but have no big piece stay whole.
             covered = np.zeros(ncomp + 1, dtype=bool)
             covered[sub_comp[big_sub]] = True
             whole = big_comp & ~covered
-        else:
-            nfinal = 0
-            whole = big_comp
         if whole.any():
             cmap = np.full(ncomp + 1, -1, dtype=np.int32)
             cmap[whole] = nfinal + np.arange(int(whole.sum()))
-            wmask = cmap[comp] >= 0
-            final[wmask] = cmap[comp][wmask]
+            wid = cmap[comp]
+            final = wid if nfinal == 0 else np.where(wid >= 0, wid, final)
             nfinal += int(whole.sum())
-        orphan = mask & (final < 0) & big_comp[comp]
-        if orphan.any():  # edge lines and slivers join the nearest instance of their component
-            _, (iy, ix) = ndimage.distance_transform_edt(final < 0, return_indices=True)
-            final[orphan] = final[iy[orphan], ix[orphan]]
-        keep = final >= 0
-        view[keep] = final[keep] + len(inst_label)
+        if did_cut:  # edge lines and slivers join an adjacent instance of their component
+            _adopt_orphans(final, mask & (final < 0) & big_comp[comp])
+        np.copyto(view, final + np.int32(len(inst_label)), where=final >= 0)
         inst_label.extend([k] * nfinal)
     return inst, np.asarray(inst_label, dtype=np.int64)

@@ -1,10 +1,13 @@
 """Per-instance statistics in one vectorised pass.
 
-The pixels of every instance are grouped once (a stable sort of the instance ids: a radix sort
-for < 32767 instances), after which counts, bounding boxes, colour sums and depth min/max/mean
-come from `ufunc.reduceat` over the grouped arrays. Only order statistics (percentiles, medians)
-loop over instances, and then only over each instance's own slice: the total work stays O(pixels)
-whatever the number of instances, and no per-instance full-image mask is ever built.
+The pixels of every instance are grouped once (a stable sort of 16-bit instance keys, which numpy
+does as a linear-time radix sort), after which counts, bounding boxes and depth min/max/mean come
+from `ufunc.reduceat` over the grouped arrays, and colours from per-instance 256-bin histograms
+of each channel (one `bincount` per channel over the whole image): mean and median colour come
+from the histograms exactly, with no per-pixel float work. Only depth percentiles and the
+"trimmed" colour loop over instances, and then only over each instance's own slice (depth
+percentiles on an even subsample of at most 200k values): total work stays O(pixels) whatever the
+number of instances, and no per-instance full-image mask is ever built.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import numpy as np
 
 from .color import LINEAR_LUT, robust_color
 
+MAX_PERCENTILE_SAMPLES = 200_000
+
 
 @dataclass
 class Groups:
@@ -23,6 +28,7 @@ class Groups:
     order: np.ndarray  # flat pixel indices, sorted by instance id
     starts: np.ndarray  # (n + 1,) offsets into order
     width: int
+    key: np.ndarray  # per pixel (flat, image order): instance id, n for "no instance"
 
     @property
     def n(self) -> int:
@@ -36,15 +42,19 @@ class Groups:
 
 
 def group_pixels(inst: np.ndarray, n: int) -> Groups:
-    """Group the pixels of an instance map (ids 0..n-1, -1 = no instance) with a single sort."""
+    """Group the pixels of an instance map (ids 0..n-1, -1 = no instance) with a single sort.
+
+    Pixels without an instance get the key n, so they sort last and are cut off as a tail: no
+    index compaction pass. Keys fit 16 bits for < 65535 instances, where numpy's stable sort is
+    a radix sort (linear time).
+    """
     flat = inst.ravel()
-    idx = np.flatnonzero(flat >= 0)
-    ids = flat[idx]
-    ids = ids.astype(np.int16) if n < 32767 else ids.astype(np.int32)
-    order = idx[np.argsort(ids, kind="stable")]
-    counts = np.bincount(ids, minlength=n)[:n] if len(ids) else np.zeros(n, dtype=np.int64)
-    starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    return Groups(order=order, starts=starts, width=inst.shape[1])
+    key = np.where(flat < 0, n, flat)
+    key = key.astype(np.uint16) if n < 65535 else key.astype(np.int64)
+    order = np.argsort(key, kind="stable")
+    counts = np.bincount(key, minlength=n + 1)
+    starts = np.concatenate([[0], np.cumsum(counts[:n])]).astype(np.int64)
+    return Groups(order=order[: starts[-1]], starts=starts, width=inst.shape[1], key=key)
 
 
 @dataclass
@@ -54,7 +64,6 @@ class GroupedPixels:
     u: np.ndarray  # int32 column
     v: np.ndarray  # int32 row
     depth: np.ndarray | None  # float32, NaN where invalid
-    rgb: np.ndarray  # (N, 3) uint8
 
 
 @dataclass
@@ -72,18 +81,19 @@ def _reduce(ufunc: np.ufunc, values: np.ndarray, starts: np.ndarray, fill: float
     out = np.full((n,) + values.shape[1:], fill, dtype=np.float64)
     nonempty = starts[:-1] < starts[1:]
     if len(values) and nonempty.any():
-        red = ufunc.reduceat(values, starts[:-1][nonempty], axis=0)
-        out[nonempty] = red
+        out[nonempty] = ufunc.reduceat(values, starts[:-1][nonempty], axis=0)
     return out
 
 
-def gather(groups: Groups, rgb: np.ndarray, depth: np.ndarray | None) -> GroupedPixels:
-    """Gather coordinates, colours and depths once, in grouped order."""
+def gather(groups: Groups, depth: np.ndarray | None) -> GroupedPixels:
+    """Gather coordinates and depths once, in grouped order."""
     order = groups.order
-    small = rgb.shape[0] * rgb.shape[1] < 2**31  # int32 division is about twice as fast
-    v, u = np.divmod(order.astype(np.int32), np.int32(groups.width)) if small else np.divmod(order, groups.width)
-    d = depth.ravel()[order].astype(np.float32) if depth is not None else None
-    return GroupedPixels(u=u.astype(np.int32), v=v.astype(np.int32), depth=d, rgb=rgb.reshape(-1, 3)[order])
+    if groups.key.size < 2**31:  # int32 division is about twice as fast
+        v, u = np.divmod(order.astype(np.int32), np.int32(groups.width))
+    else:
+        v, u = np.divmod(order, groups.width)
+    d = depth.ravel()[order] if depth is not None else None
+    return GroupedPixels(u=u.astype(np.int32), v=v.astype(np.int32), depth=d)
 
 
 def depth_summary(d: np.ndarray) -> np.ndarray:
@@ -95,9 +105,27 @@ def depth_summary(d: np.ndarray) -> np.ndarray:
     return np.array([d.min(), p[0], p[1], d.mean(), p[2], d.max(), float(len(d))])
 
 
-def instance_stats(groups: Groups, px: GroupedPixels, color_stat: str = "mean",
+def color_histograms(groups: Groups, rgb: np.ndarray) -> np.ndarray:
+    """(n, 3, 256) counts of each 8-bit value per instance and channel: one bincount per channel."""
+    n = groups.n
+    base = groups.key.astype(np.int32) * 256
+    flat = rgb.reshape(-1, 3)
+    hist = np.empty((n, 3, 256), dtype=np.int64)
+    for c in range(3):
+        hist[:, c] = np.bincount(base + flat[:, c], minlength=(n + 1) * 256).reshape(n + 1, 256)[:n]
+    return hist
+
+
+def _hist_median(hist: np.ndarray) -> np.ndarray:
+    """Per row (…, 256) the 8-bit value at the lower median."""
+    cum = np.cumsum(hist, axis=-1)
+    half = (cum[..., -1:] + 1) // 2
+    return np.argmax(cum >= np.maximum(half, 1), axis=-1)
+
+
+def instance_stats(groups: Groups, px: GroupedPixels, rgb: np.ndarray, color_stat: str = "mean",
                    confidence: np.ndarray | None = None) -> InstanceStats:
-    """All per-instance statistics: reduceat for sums/extrema, per-slice loops for order statistics."""
+    """All per-instance statistics (see the module docstring for how each one is computed)."""
     starts = groups.starts
     n = groups.n
     count = groups.counts()
@@ -106,19 +134,38 @@ def instance_stats(groups: Groups, px: GroupedPixels, color_stat: str = "mean",
         _reduce(np.maximum, px.u, starts, -1) + 1, _reduce(np.maximum, px.v, starts, -1) + 1,
     ], axis=1).astype(np.int64)
 
-    if color_stat == "mean":  # one channel at a time keeps the float64 temporaries small
-        color = np.stack([_reduce(np.add, LINEAR_LUT[px.rgb[:, c]], starts, 0.0) for c in range(3)], axis=1)
-        color /= np.maximum(count, 1)[:, None]
-    else:
+    if color_stat == "trimmed":  # luminance-based, not separable per channel: per-instance slices
+        flat = rgb.reshape(-1, 3)
         color = np.zeros((n, 3))
         for i in range(n):
-            color[i] = robust_color(LINEAR_LUT[px.rgb[groups.span(i)]], color_stat)
+            color[i] = robust_color(LINEAR_LUT[flat[groups.order[groups.span(i)]]], color_stat)
+    else:
+        hist = color_histograms(groups, rgb)
+        if color_stat == "median":
+            color = LINEAR_LUT[_hist_median(hist)]
+        else:
+            color = (hist @ LINEAR_LUT) / np.maximum(count, 1)[:, None]
 
     dstats = np.full((n, 7), np.nan)
     dstats[:, 6] = 0
     if px.depth is not None:
-        for i in range(n):
-            dstats[i] = depth_summary(px.depth[groups.span(i)])
+        d = px.depth
+        ok = np.isfinite(d)
+        valid = _reduce(np.add, ok.astype(np.int64), starts, 0)
+        dstats[:, 6] = valid
+        dstats[:, 0] = _reduce(np.fmin, np.where(ok, d, np.inf), starts, np.inf)
+        dstats[:, 5] = _reduce(np.fmax, np.where(ok, d, -np.inf), starts, -np.inf)
+        dstats[:, 3] = _reduce(np.add, np.where(ok, d, 0.0).astype(np.float64), starts, 0.0) / np.maximum(valid, 1)
+        for i in np.flatnonzero(valid > 0):
+            sl = groups.span(int(i))
+            step = max(1, (sl.stop - sl.start) // MAX_PERCENTILE_SAMPLES)
+            di = d[sl][::step]
+            di = di[np.isfinite(di)]
+            if len(di):
+                dstats[i, [1, 2, 4]] = np.percentile(di, [5.0, 50.0, 95.0])
+            else:  # the sample missed the few valid values: take them all
+                dstats[i, [1, 2, 4]] = depth_summary(d[sl])[[1, 2, 4]]
+        dstats[valid == 0, :6] = np.nan
 
     conf = np.full(n, np.nan)
     if confidence is not None:
