@@ -105,3 +105,21 @@ def test_face_on_objects_take_their_thickness_from_priors() -> None:
     assert car["translate"][2] + car["size"][2] / 2 == pytest.approx(-7.75, abs=0.05)
     assert box_iou(as_box(car), boxes[0].box) > 0.85
     assert box_iou(as_box(bld), boxes[1].box) > 0.85
+
+
+def test_blurred_noisy_depth_keeps_boxes_usable() -> None:
+    """Depth networks blur occlusion edges (flying pixels toward the background) and add noise:
+    the fit uses the depth range of each segment's interior, so boxes do not stretch to the sky."""
+    from scipy import ndimage
+
+    s = street()
+    finite = np.isfinite(s.depth)
+    blurred = ndimage.gaussian_filter(np.where(finite, s.depth, 300.0), 1.5)
+    noisy = blurred * (1 + np.random.default_rng(0).normal(0, 0.01, s.depth.shape))
+    depth = np.where(finite, noisy, np.inf).astype(np.float32)
+    scene = build_scene(s.rgb, s.labels, s.names, depth, s.intr, SceneOptions(), source=SRC)
+    ious = [box_iou(as_box(match(scene, gt)), gt.box) for gt in s.boxes]
+    assert np.mean(ious) > 0.5
+    for o in scene["objects"]:
+        if o["role"] not in ("sky", "ground"):
+            assert max(o["size"]) < 20.0

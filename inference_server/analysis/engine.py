@@ -29,7 +29,7 @@ from .boxes import Box, cover_bbox, fit_box
 from .camera import Intrinsics, backproject, matrix_to_euler_xyz, maya_film
 from .color import COLOR_STATS, LINEAR_LUT, linear_to_srgb, robust_color
 from .ground import PlaneFit, Pose, angles_from_normal, fit_plane, pose_from_angles
-from .instances import auto_min_area, split_instances
+from .instances import auto_min_area, edge_margin, interior_mask, split_instances
 from .shapes import ShapeSpec, load_table
 from .stats import depth_summary, gather, group_pixels, instance_stats
 
@@ -214,8 +214,9 @@ class SceneEngine:
         inst, self.inst_label = split_instances(self.labels, self.specs, self.depth, self.min_area)
         self.progress("statistics", 0.25)
         self.groups = group_pixels(inst, len(self.inst_label))
-        del inst
         self.px = gather(self.groups, self.depth)
+        self.interior = interior_mask(inst, edge_margin(self.h, self.w)).ravel()[self.groups.order] if self.depth is not None else None
+        del inst
         self.stats = instance_stats(self.groups, self.px, self.rgb, self.options.color_stat, self.confidence)
         self.progress("ground", 0.45)
         plane, scale = self._ground_and_scale()
@@ -357,15 +358,33 @@ class SceneEngine:
     # ---- objects ------------------------------------------------------------------------------
 
     def _world_points(self, u: np.ndarray, v: np.ndarray, d: np.ndarray | None, bbox: np.ndarray,
-                      spec: ShapeSpec) -> tuple[np.ndarray, bool]:
-        """World points for a fit (strided), and whether they come from real depth."""
+                      spec: ShapeSpec, interior: np.ndarray | None = None) -> tuple[np.ndarray, bool]:
+        """World points for a fit (strided), and whether they come from real depth.
+
+        Depth networks blur occlusion edges: pixels near a segment's outline carry a mix of the
+        object's and the background's depth ("flying pixels"). The object's depth range is taken
+        from its interior (pixels away from the outline) when enough of it has depth, as the
+        2nd..98th percentiles of log-depth plus half their spread; every pixel whose depth lies in that range
+        is used, outline included, so the extents are not shrunk.
+        """
         stride = max(1, len(u) // MAX_FIT_POINTS)
         u, v = u[::stride], v[::stride]
         if d is not None:
             d = d[::stride]
             ok = np.isfinite(d)
             if ok.sum() >= MIN_DEPTH_PIXELS:
-                return self.ctx.pose.to_world(backproject(u[ok], v[ok], d[ok], self.intr)), True
+                ref = ok
+                if interior is not None:
+                    inner = ok & interior[::stride]
+                    if inner.sum() >= max(MIN_DEPTH_PIXELS, 0.25 * ok.sum()):
+                        ref = inner
+                lo, hi = np.percentile(np.log(d[ref]), [2.0, 98.0])
+                pad = 0.02 + 0.5 * (hi - lo)  # generous: a face seen at a grazing angle is a thin tail too
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    logd = np.log(d)
+                keep = ok & (logd >= lo - pad) & (logd <= hi + pad)
+                if keep.sum() >= MIN_DEPTH_PIXELS:
+                    return self.ctx.pose.to_world(backproject(u[keep], v[keep], d[keep], self.intr)), True
         # No depth: the pixels on an upright plane facing the camera at the guessed distance, so the
         # footprint is a line and the unseen depth comes from the class prior.
         z = self._guess_depth(bbox, spec)
@@ -421,7 +440,8 @@ class SceneEngine:
         if spec.flat:
             self._place_plane(obj, u, v, d)
             return obj
-        pts, measured = self._world_points(u, v, d, st.bbox[i], spec)
+        interior = self.interior[sl] if self.interior is not None else None
+        pts, measured = self._world_points(u, v, d, st.bbox[i], spec, interior)
         box, source = fit_box(pts, spec, self.ctx.pose.position)
         box = cover_bbox(box, st.bbox[i], self.ctx.pose, self.intr, keep_bottom=box.bottom <= 1e-6)
         self._apply_box(obj, box, spec, source if measured else "prior")

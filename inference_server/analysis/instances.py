@@ -65,6 +65,25 @@ def depth_edges(depth: np.ndarray, jump: float = DEPTH_JUMP_LOG, ratio: float = 
     return edges
 
 
+def edge_margin(h: int, w: int) -> int:
+    """How far (px) depth-network blur reaches into a segment: ~0.5 % of the image size."""
+    return max(1, int(round(0.005 * max(h, w))))
+
+
+def interior_mask(inst: np.ndarray, margin: int) -> np.ndarray:
+    """Pixels at least `margin` px (Chebyshev) away from any other instance or unlabelled pixel."""
+    b = np.zeros(inst.shape, dtype=np.uint8)
+    dx = inst[:, 1:] != inst[:, :-1]
+    b[:, 1:] |= dx
+    b[:, :-1] |= dx
+    dy = inst[1:] != inst[:-1]
+    b[1:] |= dy
+    b[:-1] |= dy
+    if margin > 1:
+        b = ndimage.maximum_filter(b, size=2 * margin - 1)
+    return b == 0
+
+
 def _adopt_orphans(final: np.ndarray, orphan: np.ndarray, passes: int = 8) -> None:
     """Give each orphan pixel (edge lines, slivers) the id of an adjacent assigned pixel, in place.
 
