@@ -157,7 +157,11 @@ def split_instances(
         whole = big_comp
         if did_cut:
             sub, nsub = ndimage.label(cut)
+            # A piece must be big and have a body: blurred depth leaves ramps along outlines that
+            # the jump test cuts into thin strips; those are orphans, not objects.
+            core = ndimage.binary_erosion(cut, structure=_EIGHT, iterations=2)
             big_sub = np.bincount(sub.ravel(), minlength=nsub + 1) >= min_area
+            big_sub &= np.bincount(sub[core], minlength=nsub + 1) >= min_area // 4
             big_sub[0] = False
             # Keep only pieces of kept components (a piece lies inside exactly one component).
             sub_comp = np.zeros(nsub + 1, dtype=np.int64)
