@@ -22,7 +22,8 @@ from .shapes import ShapeSpec
 AUTO_MIN_AREA_FRACTION = 0.0005  # 0.05 % of the image
 AUTO_MIN_AREA_FLOOR = 16
 DEPTH_JUMP_LOG = 0.06  # ~6 % relative depth step between neighbours marks an occlusion edge
-DEPTH_JUMP_RATIO = 2.5  # ... and it must stand out from the local depth slope (grazing surfaces)
+DEPTH_JUMP_RATIO = 2.5
+MIN_PIECE_WIDTH = 2.5  # px: thinner pieces cut off by depth jumps are ramps of blurred depth  # ... and it must stand out from the local depth slope (grazing surfaces)
 
 _EIGHT = np.ones((3, 3), dtype=bool)
 
@@ -159,10 +160,15 @@ def split_instances(
             sub, nsub = ndimage.label(cut)
             # A piece must be big and have a body: blurred depth leaves ramps along outlines that
             # the jump test cuts into thin strips; those are orphans, not objects.
-            core = ndimage.binary_erosion(cut, structure=_EIGHT, iterations=2)
-            big_sub = np.bincount(sub.ravel(), minlength=nsub + 1) >= min_area
-            big_sub &= np.bincount(sub[core], minlength=nsub + 1) >= min_area // 4
+            # (mean width = area / (bbox height + bbox width) must reach MIN_PIECE_WIDTH px).
+            area = np.bincount(sub.ravel(), minlength=nsub + 1)
+            big_sub = area >= min_area
             big_sub[0] = False
+            boxes = ndimage.find_objects(sub)  # one pass for every piece's bounding box
+            for j in np.flatnonzero(big_sub):
+                ys, xs = boxes[j - 1]
+                if area[j] < MIN_PIECE_WIDTH * ((ys.stop - ys.start) + (xs.stop - xs.start)):
+                    big_sub[j] = False
             # Keep only pieces of kept components (a piece lies inside exactly one component).
             sub_comp = np.zeros(nsub + 1, dtype=np.int64)
             sub_comp[sub.ravel()] = comp.ravel()
