@@ -123,3 +123,31 @@ def test_blurred_noisy_depth_keeps_boxes_usable() -> None:
     for o in scene["objects"]:
         if o["role"] not in ("sky", "ground"):
             assert max(o["size"]) < 20.0
+
+
+def test_walls_are_thin_slabs_along_their_plane() -> None:
+    names = ["sky", "floor", "wall", "person"]
+    boxes = [GTBox(2, (0.0, -8.0), 25.0, (12.0, 2.7, 0.3), (0.9, 0.9, 0.85)),
+             GTBox(3, (1.0, -5.0), 0.0, (0.5, 1.7, 0.4), (0.2, 0.2, 0.5))]
+    s = render(boxes, names, pitch=-5.0, roll=0.0, cam_height=1.5)
+    scene = build_scene(s.rgb, s.labels, s.names, s.depth, s.intr, SceneOptions(), source=SRC)
+    wall = next(o for o in scene["objects"] if o["label"] == "wall")
+    assert wall["shape"] == "cube" and wall["thickness_source"] == "prior"
+    assert wall["size"][2] == pytest.approx(0.2, abs=0.05)  # slab thickness from the table
+    assert yaw_error(wall["rotate"][1], 25.0) < 1.0 and wall["size"][0] > 8.0
+    person = next(o for o in scene["objects"] if o["label"] == "person")
+    assert person["shape"] == "cylinder"
+    assert person["size"][1] == pytest.approx(1.7, abs=0.1)
+    assert person["translate"][1] - person["size"][1] / 2 == pytest.approx(0.0, abs=1e-6)
+
+
+def test_ceiling_is_a_horizontal_slab_at_its_height() -> None:
+    names = ["sky", "floor", "ceiling", "wall"]
+    boxes = [GTBox(2, (0.0, -6.0), 0.0, (10.0, 0.1, 10.0), (0.95, 0.95, 0.95), bottom=2.6),
+             GTBox(3, (0.0, -11.0), 0.0, (10.0, 2.6, 0.2), (0.8, 0.7, 0.6))]
+    s = render(boxes, names, pitch=5.0, roll=0.0, cam_height=1.4)
+    scene = build_scene(s.rgb, s.labels, s.names, s.depth, s.intr, SceneOptions(), source=SRC)
+    ceiling = next(o for o in scene["objects"] if o["label"] == "ceiling")
+    assert ceiling["shape"] == "cube" and ceiling["size"][1] == pytest.approx(0.1)
+    assert ceiling["translate"][1] - 0.05 == pytest.approx(2.6, abs=0.02)
+    assert ceiling["size"][0] > 5 and ceiling["size"][2] > 3

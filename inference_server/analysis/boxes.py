@@ -221,16 +221,17 @@ def _deficits(pb: np.ndarray | None, target: np.ndarray) -> np.ndarray:
 
 
 def cover_bbox(box: Box, bbox: np.ndarray, pose: Pose, intr: Intrinsics, *, keep_bottom: bool,
-               tol: float = 0.25, passes: int = 2) -> Box:
+               frozen: tuple[int, ...] = (), tol: float = 0.25, passes: int = 2) -> Box:
     """Grow the box until its projection contains `bbox` ([x0, y0, x1, y1) analysis pixels).
 
     For each uncovered side, the face whose small outward move helps that side most is pushed
     out (exponential search, then bisection: growing a box only grows its projection, so the
     search is monotone). `keep_bottom` forbids moving the bottom face (standing objects), which
-    makes the front faces come forward instead.
+    makes the front faces come forward instead; axes in `frozen` never change (a slab's thickness).
     """
     target = np.asarray(bbox, dtype=np.float64)
-    moves = [(ax, sg) for ax in range(3) for sg in (-1, 1) if not (keep_bottom and ax == 1 and sg == -1)]
+    moves = [(ax, sg) for ax in range(3) for sg in (-1, 1)
+             if ax not in frozen and not (keep_bottom and ax == 1 and sg == -1)]
     for _ in range(passes):
         for side in range(4):
             need = _deficits(projected_bounds(box, pose, intr), target)[side]

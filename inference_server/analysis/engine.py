@@ -443,7 +443,8 @@ class SceneEngine:
         interior = self.interior[sl] if self.interior is not None else None
         pts, measured = self._world_points(u, v, d, st.bbox[i], spec, interior)
         box, source = fit_box(pts, spec, self.ctx.pose.position)
-        box = cover_bbox(box, st.bbox[i], self.ctx.pose, self.intr, keep_bottom=box.bottom <= 1e-6)
+        frozen = (1,) if spec.role == "ceiling" else (2,) if spec.slab else ()
+        box = cover_bbox(box, st.bbox[i], self.ctx.pose, self.intr, keep_bottom=box.bottom <= 1e-6, frozen=frozen)
         self._apply_box(obj, box, spec, source if measured else "prior")
         if self.options.recursion > 0:
             rgb = self.rgb.reshape(-1, 3)[self.groups.order[sl]]
