@@ -122,15 +122,20 @@ def _prior_depth(spec: ShapeSpec, measured_other: float) -> float:
     if spec.depth_from_width:
         return max(measured_other, MIN_SIZE)
     # the prior axis that does not look like the measured one (a car seen from behind: 1.8 -> 4.5)
-    return d if abs(measured_other - w) <= abs(measured_other - d) else w
+    seen, unseen = (w, d) if abs(measured_other - w) <= abs(measured_other - d) else (d, w)
+    ratio = measured_other / max(seen, MIN_SIZE)
+    if not 0.5 <= ratio <= 2.0:  # far bigger or smaller than the class prior: keep its proportions
+        return max(unseen * ratio, MIN_SIZE)
+    return unseen
 
 
 def fit_box(points: np.ndarray, spec: ShapeSpec, cam_pos: np.ndarray, *, yaw: float | None = None,
-            ground: bool = True) -> tuple[Box, str]:
+            ground: bool = True, bottom_hidden: bool = False) -> tuple[Box, str]:
     """Oriented box of world points (n, 3); returns the box and its thickness_source.
 
     `yaw` fixes the orientation (children inherit their parent's); `ground` False leaves the
-    bottom where the points are (no ground plane to stand on).
+    bottom where the points are (no ground plane to stand on); `bottom_hidden` (the segment's
+    lower outline is mostly occluded by nearer objects) makes "auto" classes stand on the ground.
     """
     p = np.asarray(points, dtype=np.float64)
     lo1, hi1 = np.percentile(p, [1.0, 99.0], axis=0)
@@ -190,7 +195,7 @@ def fit_box(points: np.ndarray, spec: ShapeSpec, cam_pos: np.ndarray, *, yaw: fl
     else:
         standing = spec.standing
         if standing == "auto":
-            standing = y_lo < max(0.25, 0.2 * (y_hi - y_lo))
+            standing = bottom_hidden or y_lo < max(0.25, 0.2 * (y_hi - y_lo))
         if ground and standing:
             y_lo = 0.0
         elif ground and y_hi > 0:

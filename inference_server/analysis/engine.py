@@ -29,7 +29,7 @@ from .boxes import Box, cover_bbox, fit_box
 from .camera import Intrinsics, backproject, matrix_to_euler_xyz, maya_film
 from .color import COLOR_STATS, LINEAR_LUT, linear_to_srgb, robust_color
 from .ground import PlaneFit, Pose, angles_from_normal, fit_plane, pose_from_angles
-from .instances import auto_min_area, edge_margin, interior_mask, split_instances
+from .instances import auto_min_area, bottom_occlusion, edge_margin, interior_mask, split_instances
 from .shapes import ShapeSpec, load_table
 from .stats import depth_summary, gather, group_pixels, instance_stats
 
@@ -215,7 +215,11 @@ class SceneEngine:
         self.progress("statistics", 0.25)
         self.groups = group_pixels(inst, len(self.inst_label))
         self.px = gather(self.groups, self.depth)
-        self.interior = interior_mask(inst, edge_margin(self.h, self.w)).ravel()[self.groups.order] if self.depth is not None else None
+        self.interior = self.hidden_bottom = None
+        if self.depth is not None:
+            self.interior = interior_mask(inst, edge_margin(self.h, self.w)).ravel()[self.groups.order]
+            occluder = np.array([not (self.specs[k].flat or self.specs[k].role == "sky") for k in self.inst_label], dtype=bool)
+            self.hidden_bottom = bottom_occlusion(inst, self.depth, occluder) > 0.5
         del inst
         self.stats = instance_stats(self.groups, self.px, self.rgb, self.options.color_stat, self.confidence)
         self.progress("ground", 0.45)
@@ -442,7 +446,8 @@ class SceneEngine:
             return obj
         interior = self.interior[sl] if self.interior is not None else None
         pts, measured = self._world_points(u, v, d, st.bbox[i], spec, interior)
-        box, source = fit_box(pts, spec, self.ctx.pose.position)
+        hidden = bool(self.hidden_bottom[i]) if self.hidden_bottom is not None else False
+        box, source = fit_box(pts, spec, self.ctx.pose.position, bottom_hidden=hidden)
         frozen = (1,) if spec.role == "ceiling" else (2,) if spec.slab else ()
         box = cover_bbox(box, st.bbox[i], self.ctx.pose, self.intr, keep_bottom=box.bottom <= 1e-6, frozen=frozen)
         self._apply_box(obj, box, spec, source if measured else "prior")

@@ -85,6 +85,21 @@ def interior_mask(inst: np.ndarray, margin: int) -> np.ndarray:
     return b == 0
 
 
+def bottom_occlusion(inst: np.ndarray, depth: np.ndarray, occluder: np.ndarray) -> np.ndarray:
+    """Per instance, the fraction of its lower outline (pixels whose neighbour below belongs to
+    something else) where that neighbour is a nearer object (`occluder[id]`, not ground/sky):
+    a standing object whose feet are hidden behind a car still stands on the ground."""
+    n = len(occluder)
+    a, b = inst[:-1], inst[1:]
+    edge = (a >= 0) & (a != b)
+    with np.errstate(invalid="ignore"):
+        nearer = depth[1:] < 0.97 * depth[:-1]
+    occ = edge & (b >= 0) & nearer & occluder[np.maximum(b, 0)]
+    total = np.bincount(a[edge], minlength=n)[:n]
+    hidden = np.bincount(a[occ], minlength=n)[:n]
+    return hidden / np.maximum(total, 1)
+
+
 def _adopt_orphans(final: np.ndarray, orphan: np.ndarray, passes: int = 8) -> None:
     """Give each orphan pixel (edge lines, slivers) the id of an adjacent assigned pixel, in place.
 
