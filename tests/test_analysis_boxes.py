@@ -151,3 +151,27 @@ def test_ceiling_is_a_horizontal_slab_at_its_height() -> None:
     assert ceiling["shape"] == "cube" and ceiling["size"][1] == pytest.approx(0.1)
     assert ceiling["translate"][1] - 0.05 == pytest.approx(2.6, abs=0.02)
     assert ceiling["size"][0] > 5 and ceiling["size"][2] > 3
+
+
+def test_priors_keep_their_proportions_for_big_objects() -> None:
+    from inference_server.analysis.boxes import fit_box
+    from inference_server.analysis.shapes import load_table
+
+    spec = load_table().lookup("box")  # prior 0.5 x 0.4 x 0.4
+    xs, ys = np.meshgrid(np.linspace(-2.5, 2.5, 60), np.linspace(0.0, 2.0, 30))
+    face = np.stack([xs.ravel(), ys.ravel(), np.full(xs.size, -10.0)], axis=1)  # a 5 m face-on front
+    box, source = fit_box(face, spec, np.array([0.0, 1.6, 0.0]))
+    assert source == "prior"
+    assert box.size[2] == pytest.approx(0.4 * 5.0 / 0.5, rel=0.05)
+    assert box.center[2] == pytest.approx(-10.0 - box.size[2] / 2, abs=0.05)  # behind the visible face
+
+
+def test_an_object_whose_feet_are_hidden_still_stands() -> None:
+    names = ["sky", "road", "crate", "lamp"]
+    boxes = [GTBox(2, (0.0, -8.0), 0.0, (3.0, 1.2, 1.0), (0.5, 0.4, 0.3)),  # occluder in front
+             GTBox(3, (0.0, -11.0), 0.0, (1.5, 2.0, 1.5), (0.9, 0.9, 0.2))]  # its lower part is hidden
+    s = render(boxes, names, pitch=-2.0, roll=0.0, cam_height=1.4)
+    scene = build_scene(s.rgb, s.labels, s.names, s.depth, s.intr, SceneOptions(), source=SRC)
+    lamp = next(o for o in scene["objects"] if o["label"] == "lamp")  # a "standing: auto" class
+    assert lamp["translate"][1] - lamp["size"][1] / 2 == pytest.approx(0.0, abs=1e-6)
+    assert lamp["size"][1] == pytest.approx(2.0, abs=0.1)
