@@ -1,0 +1,345 @@
+"""`img2maya`: the command line (console script -> main).
+
+`img2maya scene` is owned here; `models`/`analyze` (inference.cli_models) and `serve` (server)
+register themselves when their modules are installed. Only argparse is imported at start-up:
+numpy, the engine and the networks load inside the command that needs them.
+
+Errors: a UserError, an OSError or any bad input prints `img2maya: error: <one line>` on stderr
+and exits 2 (no traceback, no output file). An unexpected exception is a bug: one line, exit 1,
+and the traceback only with IMG2MAYA_DEBUG=1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .errors import UserError
+
+PROG = "img2maya"
+FORMATS = ("json", "usda", "usdc", "usdz", "glb", "gltf")
+DEBUG_ENV = "IMG2MAYA_DEBUG"
+_OTHER_COMMANDS = ("inference_server.inference.cli_models", "inference_server.server")
+
+EPILOG = """\
+examples:
+  img2maya scene photo.jpg -o scene.usda
+      networks give labels and depth (default models; see: img2maya models list)
+  img2maya scene photo.jpg --labels labels.png --label-names names.txt --depth depth.npy -o scene.json
+      your own class ids (line k of names.txt = name of id k) and metric z-depth: no network runs
+  img2maya scene photo.jpg --labels ids.png --label-names ade20k150 --depth-model none -o scene.glb
+      a shipped label set, no depth (objects placed from class size priors)
+  img2maya scene photo.jpg --depth disp.npy --depth-kind disparity --seg deeplabv3-mnv2-ade20k150 -o s.usdz
+  img2maya scene a.jpg b.jpg c.jpg -o out/ --format usda
+      batch: out/a.usda, out/b.usda, out/c.usda; a failing photo is reported, the others still run
+
+--depth takes a FILE when the path exists or ends in .npy/.npz/.png/.tif (metres; 16-bit PNG:
+value / --depth-scale), otherwise a depth MODEL id (same as --depth-model; 'none' = no depth).
+Exit status: 0 ok, 2 bad input (one line on stderr, no output written), 1 internal error.
+"""
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (v > 0 and v != float("inf")):
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return v
+
+
+def _nonneg_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return v
+
+
+def _add_scene(sub: Any) -> None:
+    p = sub.add_parser(
+        "scene", help="photo(s) -> camera-matched blocking scene (.json/.usda/.usdc/.usdz/.glb/.gltf)",
+        description="Turn one photograph (or several) into a camera-matched 3D blocking scene. Labels and "
+                    "depth come from the networks unless you pass your own files.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="photo(s): JPEG, PNG, TIFF, WebP, ... "
+                   "(EXIF orientation applied; photos over 4 MP are analysed downscaled)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="output file (.json .usda .usdc .usdz .glb .gltf), or a folder (ends in / or exists; "
+                        "required for several IMAGEs): FOLDER/<photo name>.<--format>")
+    p.add_argument("--format", choices=FORMATS, default=None,
+                   help="format of outputs written into a folder (default json)")
+    g = p.add_argument_group("your own labels and depth (skip the networks)")
+    g.add_argument("--labels", metavar="L.png", help="class-id image at the photo's (oriented) size: PNG L, P "
+                   "(palette index), 16-bit, or .npy")
+    g.add_argument("--label-names", metavar="N.txt", help="class names, line k = id k; or a shipped set: "
+                   "ade20k150, ade20k32, cityscapes19, cocostuff182")
+    g.add_argument("--depth", metavar="D.npy|MODEL", help="depth FILE (.npy/.npz float z-depth, 16-bit PNG) or, "
+                   "when no such file exists, a depth MODEL id (see below)")
+    g.add_argument("--depth-kind", choices=("metric", "disparity", "relative"), default="metric",
+                   help="what your depth file holds: metric z-depth in metres (default), disparity "
+                        "(larger = nearer) or relative depth (scale from --camera-height)")
+    g.add_argument("--depth-scale", type=_positive_float, default=None, metavar="S",
+                   help="16-bit PNG depth: value / S (default 256, KITTI; 1000 for millimetres)")
+    m = p.add_argument_group("networks")
+    m.add_argument("--seg", metavar="MODEL", help="segmentation model id (default: the registry's default)")
+    m.add_argument("--depth-model", metavar="MODEL", help="depth model id, or 'none' for no depth")
+    m.add_argument("--models-dir", metavar="DIR", help="model weights folder (default $IMG2MAYA_MODELS, "
+                   "else ~/.img2maya/models)")
+    c = p.add_argument_group("camera")
+    fx = c.add_mutually_exclusive_group()
+    fx.add_argument("--focal-px", type=_positive_float, metavar="F",
+                    help="focal length in full-resolution pixels (default: EXIF, else a 60 degree FOV)")
+    fx.add_argument("--fov-deg", type=_positive_float, metavar="A", help="horizontal field of view in degrees")
+    c.add_argument("--camera-height", type=_positive_float, default=1.6, metavar="M",
+                   help="camera height prior in metres for relative depth / no ground (default 1.6)")
+    a = p.add_argument_group("analysis")
+    a.add_argument("--recursion", type=int, choices=range(6), default=0, metavar="N",
+                   help="levels of child parts inside objects, 0..5 (default 0)")
+    a.add_argument("--min-area", type=_nonneg_int, default=0, metavar="PX",
+                   help="smallest object in analysed pixels (default 0 = automatic)")
+    a.add_argument("--color-stat", choices=("mean", "median", "trimmed"), default="mean",
+                   help="object colour statistic (default mean)")
+    a.add_argument("--shapes", metavar="TABLE.json", help="your own class -> shape table (docs/SHAPES.md)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no summary lines")
+    p.set_defaults(func=cmd_scene)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description="img2maya: one photograph -> a camera-matched 3D blocking scene "
+                     "(Maya, USD, glTF, JSON).", epilog="run `img2maya COMMAND --help` for a command's options",
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_scene(sub)
+    for name in _OTHER_COMMANDS:
+        _register_optional(name, sub)
+    return parser
+
+
+def _register_optional(module_name: str, sub: Any) -> None:
+    """Add another module's sub-commands when it is installed (a missing one is skipped)."""
+    try:
+        if importlib.util.find_spec(module_name) is None:
+            return
+        module = importlib.import_module(module_name)
+    except ImportError:
+        return
+    register = getattr(module, "register", None)
+    if register is not None:
+        register(sub)
+
+
+# ---- scene -------------------------------------------------------------------------------------
+
+
+def _is_folder_target(out: str, many: bool, fmt: str | None) -> bool:
+    return many or out.endswith(("/", os.sep)) or os.path.isdir(out) or (fmt is not None and not Path(out).suffix)
+
+
+def _plan_outputs(images: Sequence[str], out: str, fmt: str | None) -> list[Path]:
+    """One output path per photo; UserError for an output that cannot work (checked before any work)."""
+    many = len(images) > 1
+    if _is_folder_target(out, many, fmt):
+        folder = Path(out)
+        if folder.exists() and not folder.is_dir():
+            raise UserError(f"output {folder} is a file: several photos need an output folder (-o out/)")
+        suffix = "." + (fmt or "json")
+        outputs, used = [], set()
+        for img in images:
+            stem = Path(img).stem or "scene"
+            name, k = stem, 2
+            while name in used:
+                name, k = f"{stem}_{k}", k + 1
+            used.add(name)
+            outputs.append(folder / f"{name}{suffix}")
+        _check_writable(folder)
+        return outputs
+    target = Path(out)
+    suffix = target.suffix.lower()
+    if suffix.lstrip(".") not in FORMATS:
+        raise UserError(f"unknown output format {target.suffix or '(no suffix)'!r} for {target}: "
+                        f"use one of {', '.join('.' + f for f in FORMATS)}")
+    if fmt is not None and suffix != "." + fmt:
+        raise UserError(f"--format {fmt} does not match the output {target}")
+    _check_writable(target.parent if str(target.parent) else Path("."))
+    return [target]
+
+
+def _check_writable(folder: Path) -> None:
+    """The nearest existing ancestor must be a writable folder (the builders create the rest)."""
+    probe = folder if str(folder) else Path(".")
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise UserError(f"cannot write into {folder}: {probe} is a file")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise UserError(f"cannot write into {folder}: permission denied")
+
+
+class _Progress:
+    """tqdm on a terminal (one bar per photo), nothing otherwise."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.bar: Any = None
+
+    def start(self, label: str) -> Callable[[str, float], None] | None:
+        if not self.enabled:
+            return None
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=100, desc=label, file=sys.stderr, leave=False,
+                        bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}")
+
+        def update(stage: str, frac: float) -> None:
+            n = int(round(100 * min(max(frac, 0.0), 1.0)))
+            if n > self.bar.n:
+                self.bar.update(n - self.bar.n)
+            self.bar.set_postfix_str(stage, refresh=True)
+
+        return update
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def _options(args: argparse.Namespace) -> Any:
+    from .analysis.engine import SceneOptions
+
+    if args.shapes is not None and not Path(args.shapes).is_file():
+        raise UserError(f"shapes table not found: {args.shapes}")
+    return SceneOptions(recursion=args.recursion, min_area_px=args.min_area, color_stat=args.color_stat,
+                        depth_kind=args.depth_kind, camera_height_m=args.camera_height, shapes_table=args.shapes)
+
+
+def _depth_args(args: argparse.Namespace) -> tuple[str | None, str | None]:
+    """(depth file, depth model) from --depth / --depth-model (see EPILOG)."""
+    from .imageio import is_depth_file
+
+    depth_file, depth_model = None, args.depth_model
+    if args.depth is not None:
+        if is_depth_file(args.depth):
+            if not os.path.exists(args.depth):
+                raise UserError(f"depth file not found: {args.depth}")
+            depth_file = args.depth
+        else:
+            if depth_model is not None and depth_model != args.depth:
+                raise UserError(f"--depth {args.depth} (a model id: no such file) contradicts --depth-model "
+                                f"{depth_model}")
+            depth_model = args.depth
+    if depth_file is not None and depth_model is not None:
+        raise UserError("--depth FILE and --depth-model exclude each other")
+    return depth_file, depth_model
+
+
+def _one_photo(image: str, out: Path, args: argparse.Namespace, depth_file: str | None, depth_model: str | None,
+               progress: _Progress) -> dict[str, Any]:
+    from . import pipeline
+    from .builders import export
+
+    update = progress.start(Path(image).name)
+    try:
+        scene = pipeline.run(image, labels_path=args.labels, names_path=args.label_names, depth_path=depth_file,
+                             depth_kind=args.depth_kind, depth_scale=args.depth_scale, seg_model=args.seg,
+                             depth_model=depth_model, models_dir=args.models_dir, options=_options(args),
+                             focal_px=args.focal_px, fov_deg=args.fov_deg, progress=update)
+        if update:
+            update("writing", 0.99)
+        export(scene, out)
+    finally:
+        progress.close()
+    return scene
+
+
+def _count(objects: list[dict[str, Any]]) -> int:
+    return sum(1 + _count(o.get("children", [])) for o in objects)
+
+
+def cmd_scene(args: argparse.Namespace) -> int:
+    images = list(args.images)
+    if len(images) > 1 and (args.labels or args.label_names or (args.depth and os.path.exists(args.depth))):
+        raise UserError("--labels/--label-names/--depth FILE belong to one photo: give one IMAGE with them")
+    outputs = _plan_outputs(images, args.output, args.format)
+    depth_file, depth_model = _depth_args(args)
+    progress = _Progress(enabled=not args.quiet and sys.stderr.isatty())
+    failed = 0
+    for image, out in zip(images, outputs, strict=True):
+        t0 = time.perf_counter()
+        try:
+            scene = _one_photo(image, out, args, depth_file, depth_model, progress)
+        except (UserError, OSError, MemoryError) as exc:
+            failed += 1
+            msg = _message(exc)
+            _error(f"{image}: {msg}" if len(images) > 1 and image not in msg else msg)
+            continue
+        if not args.quiet:
+            for w in scene.get("warnings", []):
+                print(f"{PROG}: warning: {image}: {w}", file=sys.stderr)
+            print(f"{PROG}: wrote {out} ({_count(scene['objects'])} objects, {time.perf_counter() - t0:.1f} s)",
+                  file=sys.stderr)
+    if failed and len(images) > 1:
+        _error(f"{failed} of {len(images)} photos failed")
+    return 2 if failed else 0
+
+
+# ---- entry point -------------------------------------------------------------------------------
+
+
+def _message(exc: BaseException) -> str:
+    if isinstance(exc, MemoryError):
+        return "out of memory (try a smaller photo)"
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _error(message: str) -> None:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run `img2maya` with `argv` (default sys.argv[1:]); returns the exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, usage errors (argparse prints them, status 0 / 2)
+        return int(exc.code or 0) if not isinstance(exc.code, str) else 2
+    func = getattr(args, "func", None)
+    if func is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(func(args) or 0)
+    except (UserError, OSError, MemoryError) as exc:
+        _error(_message(exc))
+        return 2
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return 130
+    except Exception as exc:  # noqa: BLE001 - a bug: one line, the traceback on request
+        if os.environ.get(DEBUG_ENV):
+            traceback.print_exc()
+        _error(f"internal error ({type(exc).__name__}: {' '.join(str(exc).split())}); "
+               f"rerun with {DEBUG_ENV}=1 for the traceback and please report it")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,193 @@
+"""The pipeline both front doors share: photo -> (networks) -> scene engine -> scene@1 dict.
+
+Two stages, so the server can cache the expensive one keyed by the photo's sha256:
+`infer` (the networks, seconds) and `analyse` (the scene engine, fast). `run` does both for the
+CLI, skipping a network whose output the user brings (labels and/or depth files). Networks and
+the engine are imported inside the functions, so `img2maya scene` with the user's own labels and
+depth never imports torch, tensorflow or LiteRT.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .errors import UserError
+from .imageio import Photo, load_depth, load_labels, load_names, load_photo
+
+if TYPE_CHECKING:
+    from .analysis.engine import SceneOptions
+    from .inference.types import DepthMap, Segmentation
+
+Progress = Callable[[str, float], None]
+DEPTH_KINDS = ("metric", "disparity", "relative")
+NETWORKS_HINT = "pass --labels/--label-names/--depth, or install the models: img2maya models list"
+
+
+def _api() -> Any:
+    """inference.api, or a UserError saying how to run without it."""
+    try:
+        from .inference import api
+    except ImportError as exc:
+        raise UserError(f"the networks are not available ({' '.join(str(exc).split())}): {NETWORKS_HINT}") from None
+    return api
+
+
+def _sub(progress: Progress | None, lo: float, hi: float) -> Progress | None:
+    """A stage's progress mapped into [lo, hi] of the caller's."""
+    if progress is None:
+        return None
+    return lambda stage, frac: progress(stage, lo + (hi - lo) * min(max(float(frac), 0.0), 1.0))
+
+
+def infer(photo: Photo, seg_model: str | None, depth_model: str | None, models_dir: str | None = None,
+          progress: Progress | None = None) -> tuple[Segmentation | None, DepthMap | None]:
+    """Run the networks on the analysed photo; a model of None is skipped (its result is None)."""
+    api = _api()
+    seg = depth = None
+    try:
+        if seg_model is not None:
+            if progress:
+                progress("segmentation", 0.0)
+            seg = api.segment(photo.rgb, model=seg_model, models_dir=models_dir)
+        if depth_model is not None:
+            if progress:
+                progress("depth", 0.5 if seg_model is not None else 0.0)
+            depth = api.estimate_depth(photo.rgb, model=depth_model, models_dir=models_dir)
+    except ImportError as exc:  # a framework (torch / tensorflow / LiteRT) missing at run time
+        raise UserError(f"the networks are not available ({' '.join(str(exc).split())}): {NETWORKS_HINT}") from None
+    if progress:
+        progress("networks", 1.0)
+    return seg, depth
+
+
+def intrinsics(photo: Photo, *, focal_px: float | None = None, fov_deg: float | None = None) -> Any:
+    """The camera at ANALYSIS resolution: user focal (full-resolution pixels) or FOV > EXIF > default."""
+    from .analysis.camera import Intrinsics, intrinsics_for
+
+    if focal_px is not None and not (math.isfinite(focal_px) and focal_px > 0):
+        raise UserError(f"focal length in pixels must be positive, got {focal_px}")
+    if fov_deg is not None and not (math.isfinite(fov_deg) and 1.0 <= fov_deg <= 179.0):
+        raise UserError(f"field of view must be within 1..179 degrees, got {fov_deg}")
+    full = intrinsics_for(photo.full_width, photo.full_height, focal_px=focal_px, fov_deg=fov_deg,
+                          exif_focal_mm=photo.exif_focal_mm, exif_focal_35mm=photo.exif_focal_35mm,
+                          exif_sensor_width_mm=photo.exif_sensor_width_mm)
+    h, w = photo.shape
+    # sx (= w / full_width) is the exact analysis scale; the principal point stays the image centre.
+    return Intrinsics(full.focal_px * w / photo.full_width, w / 2.0, h / 2.0, w, h, full.source)
+
+
+def check_ids(labels: np.ndarray, names: list[str], labels_what: str = "labels",
+              names_what: str = "the label names") -> None:
+    """UserError when a label id has no name (ids < 0 mean 'unlabelled' and are allowed)."""
+    if labels.size and int(labels.max()) >= len(names):
+        bad = np.unique(labels[labels >= len(names)])
+        shown = ", ".join(str(int(b)) for b in bad[:5]) + (", ..." if bad.size > 5 else "")
+        raise UserError(f"{labels_what} use id(s) {shown} but {names_what} list only {len(names)} names "
+                        f"(ids 0..{len(names) - 1})")
+
+
+def analyse(photo: Photo, seg: Segmentation, depth: DepthMap | None, options: SceneOptions, *,
+            focal_px: float | None = None, fov_deg: float | None = None, progress: Progress | None = None,
+            resegment: Callable[..., Any] | None = None, inputs: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The scene@1 dict for an analysed photo and its network (or user) outputs."""
+    from .analysis.engine import build_scene
+
+    intr = intrinsics(photo, focal_px=focal_px, fov_deg=fov_deg)
+    labels = np.asarray(seg.labels)
+    check_ids(labels, list(seg.names))
+    if depth is not None:
+        if depth.kind not in DEPTH_KINDS:
+            raise UserError(f"depth kind must be one of {', '.join(DEPTH_KINDS)}, got {depth.kind!r}")
+        options = replace(options, depth_kind=depth.kind)
+    src_inputs = dict(inputs or {})
+    if depth is not None:
+        src_inputs.setdefault("depth_kind", depth.kind)
+    source: dict[str, Any] = {
+        "image": photo.path, "width": photo.full_width, "height": photo.full_height, "sha256": photo.sha256,
+        "models": {"segmentation": str(seg.model), "depth": str(depth.model) if depth is not None else "none"},
+        "inputs": src_inputs,
+    }
+    return build_scene(photo.rgb, labels, list(seg.names), None if depth is None else depth.depth, intr, options,
+                       source=source, confidence=getattr(seg, "confidence", None),
+                       full_size=(photo.full_width, photo.full_height), progress=progress, resegment=resegment)
+
+
+def _resegmenter(api: Any, seg_model: str, models_dir: str | None) -> Callable[..., Any] | None:
+    fn = getattr(api, "resegment", None)
+    if fn is None:
+        return None
+
+    def resegment(*args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("model", seg_model)
+        kwargs.setdefault("models_dir", models_dir)
+        return fn(*args, **kwargs)
+
+    return resegment
+
+
+def run(photo_path: str | os.PathLike[str], *, labels_path: str | os.PathLike[str] | None = None,
+        names_path: str | os.PathLike[str] | None = None, depth_path: str | os.PathLike[str] | None = None,
+        depth_kind: str = "metric", depth_scale: float | None = None, seg_model: str | None = None,
+        depth_model: str | None = None, models_dir: str | None = None, options: SceneOptions | None = None,
+        focal_px: float | None = None, fov_deg: float | None = None, progress: Progress | None = None,
+        max_analysis_pixels: int | None = None) -> dict[str, Any]:
+    """Photo file -> scene dict. User labels/depth replace the matching network; the other runs.
+
+    `depth_model="none"` (or "") means no depth at all: objects are placed from class size priors.
+    """
+    from .analysis.engine import SceneOptions
+    from .imageio import DEFAULT_DEPTH_PNG_SCALE, DEFAULT_MAX_ANALYSIS_PIXELS
+    from .inference.types import DepthMap, Segmentation
+
+    options = options if options is not None else SceneOptions()
+    if depth_kind not in DEPTH_KINDS:
+        raise UserError(f"depth kind must be one of {', '.join(DEPTH_KINDS)}, got {depth_kind!r}")
+    if labels_path is not None and names_path is None:
+        raise UserError("--labels needs --label-names (a text file, line k = name of id k, "
+                        "or a shipped set such as ade20k150)")
+    if names_path is not None and labels_path is None:
+        raise UserError("--label-names needs --labels (the label image it names)")
+    photo = load_photo(photo_path, max_analysis_pixels if max_analysis_pixels is not None
+                       else DEFAULT_MAX_ANALYSIS_PIXELS)
+    if progress:
+        progress("photo", 0.02)
+    inputs: dict[str, Any] = {}
+    seg = depth = None
+    if labels_path is not None:
+        names = load_names(names_path)  # type: ignore[arg-type]
+        labels = load_labels(labels_path, photo.shape, photo.full_shape)
+        check_ids(labels, names, f"labels {labels_path}", f"label names {names_path}")
+        seg = Segmentation(labels=labels, names=names, model="user")
+        inputs.update(labels=str(labels_path), label_names=str(names_path))
+    if depth_path is not None:
+        d = load_depth(depth_path, photo.shape, photo.full_shape,
+                       png_scale=depth_scale if depth_scale is not None else DEFAULT_DEPTH_PNG_SCALE)
+        depth = DepthMap(depth=d, kind=depth_kind, model="user")
+        inputs.update(depth=str(depth_path))
+        if depth_scale is not None:
+            inputs["depth_scale"] = float(depth_scale)
+    no_depth = depth_path is None and depth_model is not None and depth_model.lower() in ("none", "")
+    need_seg, need_depth = seg is None, depth is None and not no_depth
+    resegment = None
+    if need_seg or need_depth:
+        api = _api()
+        seg_id = (seg_model or api.DEFAULT_SEG) if need_seg else None
+        depth_id = (depth_model or api.DEFAULT_DEPTH) if need_depth else None
+        net_seg, net_depth = infer(photo, seg_id, depth_id, models_dir=models_dir, progress=_sub(progress, 0.02, 0.6))
+        if need_seg:
+            seg = net_seg
+            if options.recursion > 0 and seg_id is not None:
+                resegment = _resegmenter(api, seg_id, models_dir)
+        if need_depth:
+            depth = net_depth
+    assert seg is not None
+    scene = analyse(photo, seg, depth, options, focal_px=focal_px, fov_deg=fov_deg,
+                    progress=_sub(progress, 0.6 if (need_seg or need_depth) else 0.05, 0.98),
+                    resegment=resegment, inputs=inputs)
+    return scene
