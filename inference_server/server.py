@@ -146,8 +146,10 @@ class RealPipeline:
         try:
             from .inference import registry
 
-            listed = registry.list_models(self.models_dir)
-            out["models"] = _jsonable(listed)
+            listed = _jsonable(registry.list_models(self.models_dir))
+            out["installed"] = [m["id"] for m in listed if m.get("installed")]
+            out["available"] = [m["id"] for m in listed]
+            out["models"] = listed
         except Exception as exc:  # noqa: BLE001
             out["error"] = _one_line(exc)
         return out
@@ -422,28 +424,31 @@ class Server:
                 if self._pending.pop(job.id, None) is not job or job.cancel.is_set():
                     continue  # cancelled while queued (already answered)
                 self._current = job
-            try:
-                if self._stopping.is_set():
-                    raise Cancelled()
-                if job.type == "analyze":
-                    reply = self.analyze(job)
-                else:
-                    reply = self.regenerate(job)
-                self.send(reply)
-            except Cancelled:
-                self.send({"type": "cancelled", "id": job.id})
-            except RequestError as exc:
-                self.error(job.id, exc.code, str(exc))
-            except UserError as exc:
-                self.error(job.id, "user_error", str(exc))
-            except MemoryError:
-                self.error(job.id, "out_of_memory", "out of memory: try a smaller photo")
-            except Exception as exc:  # noqa: BLE001 - the server must survive any job failure
-                traceback.print_exc(file=sys.stderr)
-                self.error(job.id, "internal", f"{type(exc).__name__}: {_one_line(exc)}")
-            finally:
-                with self._state_lock:
-                    self._current = None
+            reply = self._run(job)
+            with self._state_lock:  # no longer current *before* the answer: a later cancel says not_found
+                self._current = None
+            self.send(reply)
+
+    def _run(self, job: Job) -> dict[str, Any]:
+        """The job's terminal message: result, cancelled or error (the server survives any failure)."""
+        def error(code: str, message: str) -> dict[str, Any]:
+            return {"type": "error", "id": job.id, "code": code, "message": " ".join(message.split())}
+
+        try:
+            if self._stopping.is_set():
+                raise Cancelled()
+            return self.analyze(job) if job.type == "analyze" else self.regenerate(job)
+        except Cancelled:
+            return {"type": "cancelled", "id": job.id}
+        except RequestError as exc:
+            return error(exc.code, str(exc))
+        except UserError as exc:
+            return error("user_error", str(exc))
+        except MemoryError:
+            return error("out_of_memory", "out of memory: try a smaller photo")
+        except Exception as exc:  # noqa: BLE001
+            traceback.print_exc(file=sys.stderr)
+            return error("internal", f"{type(exc).__name__}: {_one_line(exc)}")
 
     def _progress(self, job: Job) -> Callable[..., None]:
         """A progress callback that streams events (throttled) and raises Cancelled when asked to stop."""
@@ -562,6 +567,9 @@ class Server:
         from .cache import cache_key
 
         key = cache_key(photo.sha256, seg_model, depth_model, self.pipeline.infer_options(photo))
+        earlier = self._done.get("sha:" + photo.sha256)
+        if earlier is not None and earlier["key"] == key:
+            return {**earlier, "photo": str(req["photo"])}
         return {"photo": str(req["photo"]), "key": key, "sha256": photo.sha256, "seg_model": seg_model,
                 "depth_model": depth_model}
 
@@ -580,10 +588,12 @@ class Server:
         self._check(job)
         t = time.perf_counter()
         progress("write", 0.0)
-        out_dir = Path(req["out_dir"]).expanduser() if req.get("out_dir") else \
-            self.cache.out_dir_for(ctx["sha256"][:16])
+        # A regenerate writes where the analyze it refers to wrote, unless told otherwise.
+        out_dir = Path(req.get("out_dir") or ctx.get("out_dir") or self.cache.out_dir_for(ctx["sha256"][:16]))
+        out_dir = out_dir.expanduser()
+        ctx = {**ctx, "out_dir": str(out_dir)}
         files = write_outputs(out_dir, photo, seg, depth, scene, ctx["key"])
-        if not req.get("out_dir"):
+        if out_dir.parent == self.cache.out_root:
             self.cache.touch_out_dir(out_dir)
         timings["write"] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - t0
