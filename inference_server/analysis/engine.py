@@ -27,11 +27,11 @@ from ..errors import UserError
 from . import recursion as rec
 from .boxes import Box, cover_bbox, fit_box
 from .camera import Intrinsics, backproject, matrix_to_euler_xyz, maya_film
-from .color import COLOR_STATS, LINEAR_LUT, linear_to_srgb, robust_color
+from .color import COLOR_STATS, linear_to_srgb
 from .ground import PlaneFit, Pose, angles_from_normal, fit_plane, pose_from_angles
 from .instances import auto_min_area, bottom_occlusion, edge_margin, interior_mask, split_instances
 from .shapes import ShapeSpec, load_table
-from .stats import depth_summary, gather, group_pixels, instance_stats
+from .stats import depth_summary, gather, group_pixels, instance_stats, pixel_color
 
 DEPTH_KINDS = ("metric", "disparity", "relative")
 MAX_FIT_POINTS = 30000  # points per object used for the box fit (evenly strided)
@@ -531,11 +531,11 @@ class SceneEngine:
         min_child = max(self.min_area, 16)
         if len(u) < 4 * min_child:
             return []
-        lin = LINEAR_LUT[rgb]
+
         groups, names = self._resegment(u, v, rgb)
         if groups is None:
             k = int(np.clip(len(u) // (8 * min_child), 2, 4))
-            groups = rec.feature_split(u, v, lin, d, k)
+            groups = rec.feature_split(u, v, rgb, d, k)
         pieces = rec.components(u, v, groups, min_child)
         if len(pieces) < 2:
             return []
@@ -550,7 +550,7 @@ class SceneEngine:
             dstats = depth_summary(cd) if cd is not None else np.array([np.nan] * 6 + [0.0])
             conf = float(np.mean(self.confidence[cv, cu])) if self.confidence is not None else float("nan")
             child = self._common(self.namer.child(parent["name"], j), label, parent["label_id"], cspec,
-                                 robust_color(lin[idx], self.ctx.color_stat), len(idx), bbox, dstats, conf)
+                                 pixel_color(rgb[idx], self.ctx.color_stat), len(idx), bbox, dstats, conf)
             pts, measured = self._world_points(cu, cv, cd, bbox, cspec)
             cbox, source = _child_box(pts, box)
             child["shape"] = cspec.shape if not cspec.flat and cspec.role != "sky" else "cube"

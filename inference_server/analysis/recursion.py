@@ -14,6 +14,8 @@ from collections.abc import Callable
 import numpy as np
 from scipy import ndimage
 
+from .color import LINEAR_LUT
+
 # resegment(crop_rgb (h, w, 3) uint8, crop_mask (h, w) bool) -> (sub_labels (h, w) int, names) | None
 Resegment = Callable[[np.ndarray, np.ndarray], "tuple[np.ndarray, list[str]] | None"]
 
@@ -31,9 +33,25 @@ def linear_to_lab(lin: np.ndarray) -> np.ndarray:
     return np.stack([116.0 * f[:, 1] - 16.0, 500.0 * (f[:, 0] - f[:, 1]), 200.0 * (f[:, 1] - f[:, 2])], axis=1)
 
 
-def kmeans(x: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
-    """Cluster index of each row of x: k-means++ seeding and Lloyd steps on a sample, then one
-    assignment of all rows (vectorised: (n, k) distance matrices only)."""
+def _lab_cube() -> np.ndarray:
+    """Lab of every colour of a 32 x 32 x 32 sRGB cube (5 bits per channel): clustering features
+    by table lookup instead of per-pixel cube roots."""
+    q = (np.arange(32) * 255.0 / 31.0).round().astype(np.int64)
+    r, g, b = np.meshgrid(q, q, q, indexing="ij")
+    return linear_to_lab(LINEAR_LUT[np.stack([r.ravel(), g.ravel(), b.ravel()], axis=1)])
+
+
+LAB_CUBE = _lab_cube()
+
+
+def rgb_to_lab_fast(rgb: np.ndarray) -> np.ndarray:
+    """Approximate Lab of (n, 3) uint8 sRGB pixels (5-bit quantised: < 2 Lab units of error)."""
+    c = rgb.astype(np.int32) >> 3
+    return LAB_CUBE[(c[:, 0] << 10) | (c[:, 1] << 5) | c[:, 2]]
+
+
+def kmeans_centres(x: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
+    """k-means++ seeding and Lloyd steps on the rows of x (a sample: at most KMEANS_SAMPLE rows)."""
     rng = np.random.default_rng(seed)
     sample = x if len(x) <= KMEANS_SAMPLE else x[rng.choice(len(x), KMEANS_SAMPLE, replace=False)]
     centres = [sample[rng.integers(len(sample))]]
@@ -44,31 +62,66 @@ def kmeans(x: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
         centres.append(sample[rng.choice(len(sample), p=d2 / d2.sum())])
     c = np.asarray(centres)
     for _ in range(KMEANS_ITERS):
-        a = np.argmin(((sample[:, None, :] - c[None]) ** 2).sum(-1), axis=1)
+        a = _assign(sample, c)
         new = np.array([sample[a == j].mean(axis=0) if np.any(a == j) else c[j] for j in range(len(c))])
         if np.allclose(new, c):
             break
         c = new
-    return np.argmin(((x[:, None, :] - c[None]) ** 2).sum(-1), axis=1)
+    return c
 
 
-def feature_split(u: np.ndarray, v: np.ndarray, lin: np.ndarray, depth: np.ndarray | None, k: int,
+def _assign(x: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """Nearest centre per row, as ||c||^2 - 2 x.c (an (n, k) matrix, never (n, k, dims))."""
+    return np.argmin((c * c).sum(axis=1)[None, :] - 2.0 * (x @ c.T), axis=1)
+
+
+def kmeans(x: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
+    """Cluster index of each row of x."""
+    return _assign(x, kmeans_centres(x, k, seed))
+
+
+CHUNK = 1 << 18
+
+
+def feature_split(u: np.ndarray, v: np.ndarray, rgb: np.ndarray, depth: np.ndarray | None, k: int,
                   seed: int = 0) -> np.ndarray:
-    """Cluster ids (0..k-1) of an object's pixels from colour, depth and position."""
-    feats = [linear_to_lab(lin)]
+    """Cluster ids (0..k-1) of an object's pixels from colour (Lab), log depth and position.
+
+    Features are standardised inside the object from a sample; centres are fitted on the sample
+    and all pixels assigned in chunks, so a multi-megapixel object costs O(pixels) time and
+    O(chunk) memory. `rgb` is the (n, 3) uint8 colour of the pixels.
+    """
+    n = len(u)
+    use_depth = False
+    fill = 0.0
     if depth is not None:
-        d = np.asarray(depth, dtype=np.float64)
-        ok = np.isfinite(d) & (d > 0)
+        ok = np.isfinite(depth) & (depth > 0)
         if ok.mean() > 0.5:
-            logd = np.log(np.where(ok, d, np.nanmedian(np.where(ok, d, np.nan))))
-            feats.append(1.5 * logd[:, None])
-    feats.append(np.stack([u, v], axis=1).astype(np.float64))
-    x = np.concatenate(feats, axis=1)
-    std = x.std(axis=0)
-    x = (x - x.mean(axis=0)) / np.where(std > 1e-9, std, 1.0)
-    if depth is not None and x.shape[1] == 6:
-        x[:, 3] *= 1.5  # depth discontinuities matter most for blocking
-    return kmeans(x, k, seed)
+            use_depth = True
+            fill = float(np.median(depth[ok]))
+
+    def features(idx: np.ndarray) -> np.ndarray:
+        cols = [rgb_to_lab_fast(rgb[idx])]
+        if use_depth:
+            d = depth[idx]
+            cols.append(np.log(np.where(np.isfinite(d) & (d > 0), d, fill))[:, None])
+        cols.append(np.stack([u[idx], v[idx]], axis=1).astype(np.float64))
+        return np.concatenate(cols, axis=1)
+
+    rng = np.random.default_rng(seed)
+    sample_idx = np.sort(rng.choice(n, KMEANS_SAMPLE, replace=False)) if n > KMEANS_SAMPLE else np.arange(n)
+    xs = features(sample_idx)
+    mean, std = xs.mean(axis=0), xs.std(axis=0)
+    scale = np.where(std > 1e-9, std, 1.0)
+    weight = np.ones(xs.shape[1])
+    if use_depth:
+        weight[3] = 1.5  # depth discontinuities matter most for blocking
+    centres = kmeans_centres((xs - mean) / scale * weight, k, seed)
+    out = np.empty(n, dtype=np.int64)
+    for start in range(0, n, CHUNK):
+        idx = np.arange(start, min(n, start + CHUNK))
+        out[idx] = _assign((features(idx) - mean) / scale * weight, centres)
+    return out
 
 
 def components(u: np.ndarray, v: np.ndarray, groups: np.ndarray, min_px: int) -> list[np.ndarray]:
@@ -78,14 +131,14 @@ def components(u: np.ndarray, v: np.ndarray, groups: np.ndarray, min_px: int) ->
     crop = np.full((int(v.max()) - y0 + 1, int(u.max()) - x0 + 1), -1, dtype=np.int64)
     crop[v - y0, u - x0] = groups
     pieces: list[np.ndarray] = []
-    for g in np.unique(groups):
+    for g in np.flatnonzero(np.bincount(groups[groups >= 0])):
         lab, n = ndimage.label(crop == g, structure=np.ones((3, 3), dtype=bool))
         if n == 0:
             continue
         ids = lab[v - y0, u - x0]
         mine = np.flatnonzero(groups == g)
         ids = ids[mine]
-        order = np.argsort(ids, kind="stable")
+        order = np.argsort(ids.astype(np.uint16) if n < 65535 else ids, kind="stable")  # radix sort
         bounds = np.searchsorted(ids[order], np.arange(1, n + 2))
         for j in range(n):
             idx = mine[order[bounds[j]:bounds[j + 1]]]

@@ -97,11 +97,12 @@ def gather(groups: Groups, depth: np.ndarray | None) -> GroupedPixels:
 
 
 def depth_summary(d: np.ndarray) -> np.ndarray:
-    """min, p05, median, mean, p95, max, valid count of finite values (NaNs where none)."""
+    """min, p05, median, mean, p95, max, valid count of finite values (NaNs where none);
+    percentiles from an even subsample of at most MAX_PERCENTILE_SAMPLES values."""
     d = d[np.isfinite(d)]
     if len(d) == 0:
         return np.array([np.nan] * 6 + [0.0])
-    p = np.percentile(d, [5.0, 50.0, 95.0])
+    p = np.percentile(d[:: max(1, len(d) // MAX_PERCENTILE_SAMPLES)], [5.0, 50.0, 95.0])
     return np.array([d.min(), p[0], p[1], d.mean(), p[2], d.max(), float(len(d))])
 
 
@@ -114,6 +115,19 @@ def color_histograms(groups: Groups, rgb: np.ndarray) -> np.ndarray:
     for c in range(3):
         hist[:, c] = np.bincount(base + flat[:, c], minlength=(n + 1) * 256).reshape(n + 1, 256)[:n]
     return hist
+
+
+def pixel_color(rgb: np.ndarray, stat: str) -> np.ndarray:
+    """Linear colour of a set of (n, 3) uint8 pixels: 256-bin histograms for mean and median,
+    the luminance-trimmed mean on decoded values."""
+    if len(rgb) == 0:
+        return np.zeros(3)
+    if stat == "trimmed":
+        return robust_color(LINEAR_LUT[rgb], stat)
+    hist = np.stack([np.bincount(rgb[:, c], minlength=256) for c in range(3)])
+    if stat == "median":
+        return LINEAR_LUT[_hist_median(hist)]
+    return (hist @ LINEAR_LUT) / len(rgb)
 
 
 def _hist_median(hist: np.ndarray) -> np.ndarray:
