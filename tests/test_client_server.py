@@ -28,7 +28,7 @@ def client(tmp_path: Path):
     c.close()
 
 
-def test_hello_analyze_regenerate(client: ServerClient, tmp_path: Path) -> None:
+def test_hello_analyze_regenerate(client: ServerClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     info = client.start()
     assert info["schema"] == "img2maya/scene@1" and info["pid"] == client.pid
     photo = make_photo(tmp_path / "p.png")
@@ -37,7 +37,8 @@ def test_hello_analyze_regenerate(client: ServerClient, tmp_path: Path) -> None:
     assert result["type"] == "result" and result["cached"] is False
     assert result["scene"]["options"] == {"recursion": 1}
     assert events and events[-1] == ("done", 1.0)
-    again = client.regenerate(str(photo), recursion=3, options={"min_area_px": 10})
+    monkeypatch.chdir(tmp_path)  # a relative path means Maya's working folder, not the server's
+    again = client.regenerate("p.png", recursion=3, options={"min_area_px": 10})
     assert again["cached"] is True
     assert again["scene"]["options"] == {"recursion": 3, "min_area_px": 10}
     assert network_runs(tmp_path) == 1

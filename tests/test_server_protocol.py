@@ -221,3 +221,24 @@ def test_register_adds_the_serve_subcommand() -> None:
     server.register(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["serve", "--cache-size-mb", "64", "--models-dir", "/m"])
     assert (args.command, args.cache_size_mb, args.models_dir, args.func) == ("serve", 64, "/m", server.run)
+
+
+def test_hello_with_the_real_pipeline_imports_no_framework(tmp_path: Path) -> None:
+    """`hello` must answer at once: the real pipeline's hello loads no torch/TensorFlow/LiteRT."""
+    import subprocess
+    import sys
+
+    code = """
+import io, json, sys
+from inference_server.cache import NetworkCache
+from inference_server.server import Server
+out = io.StringIO()
+server = Server(cache=NetworkCache(sys.argv[1]), out=out)
+server.handle_line('{"id": 1, "type": "hello"}')
+heavy = sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'tensorflow', 'ai_edge_litert', 'jax'})
+print(json.dumps([json.loads(out.getvalue())["type"], heavy]))
+"""
+    run = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, timeout=120,
+                         cwd=str(Path(__file__).resolve().parents[1]))
+    assert run.returncode == 0, run.stderr.decode()
+    assert run.stdout.decode().strip() == '["hello", []]'

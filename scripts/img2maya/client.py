@@ -12,6 +12,7 @@ Pure standard library, Python 3.7+.
 from __future__ import annotations
 
 import collections
+import os
 import queue
 import subprocess
 import sys
@@ -258,6 +259,7 @@ class ServerClient:
         """Run networks (or reuse their cached output) and the analysis; returns the `result` message:
         {scene, files, timings, cached, photo_sha256}. Fields: seg_model, depth_model, focal_px, fov_deg,
         out_dir."""
+        photo, fields = _absolute(photo, fields)
         return self._call(protocol.analyze_request(photo, recursion, options, **fields), on_progress, timeout)
 
     def regenerate(self, photo: str | None = None, recursion: int = 0,
@@ -266,6 +268,8 @@ class ServerClient:
                    timeout: float | None = None, **fields: Any) -> dict[str, Any]:
         """Re-run only the analysis on the cached network output (never a network): fast option changes.
         Raises ServerError(code="not_cached") when the photo was not analysed with these models."""
+        if photo is not None:
+            photo, fields = _absolute(photo, fields)
         msg = protocol.regenerate_request(photo, ref, photo_sha256, recursion, options, **fields)
         return self._call(msg, on_progress, timeout)
 
@@ -283,3 +287,12 @@ class ServerClient:
                 proc.stdin.flush()
             except (OSError, ValueError):
                 pass  # the server is gone: the blocked call reports it
+
+
+def _absolute(photo: str, fields: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Paths made absolute here: the server's working folder need not be Maya's."""
+    fields = dict(fields)
+    for name in ("out_dir",):
+        if fields.get(name):
+            fields[name] = os.path.abspath(os.path.expanduser(str(fields[name])))
+    return os.path.abspath(os.path.expanduser(str(photo))), fields
