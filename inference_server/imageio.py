@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,26 +109,36 @@ def _check_file(path: str | os.PathLike[str], what: str) -> Path:
 
 
 def _open_image(p: Path, what: str, max_pixels: int) -> Any:
-    """Open, check the pixel count from the header, verify, reopen: an Image ready to load."""
+    """Open, check the pixel count from the header, verify, reopen: an Image ready to load.
+
+    Our `max_pixels` is the one limit: Pillow's own bomb check (an error at twice
+    Image.MAX_IMAGE_PIXELS) is raised to match it when lower, and its warning is silenced.
+    """
     from PIL import Image
 
     def fail(reason: str) -> UserError:
         return UserError(f"cannot read {what} {p}: {reason}")
 
+    def too_big(size: str) -> UserError:
+        return fail(f"{size} MP is over the {_mp(max_pixels)} MP limit "
+                    f"(a decompression bomb or a giant scan; raise it with {MAX_PIXELS_ENV})")
+
+    if Image.MAX_IMAGE_PIXELS is not None and 2 * Image.MAX_IMAGE_PIXELS < max_pixels:
+        Image.MAX_IMAGE_PIXELS = max_pixels // 2 + 1
     with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
             with Image.open(p) as im:
                 w, h = im.size
                 if w * h > max_pixels:
-                    raise fail(f"{w}x{h} = {w * h / 1e6:.0f} MP is over the {max_pixels / 1e6:.0f} MP limit "
-                               f"(a decompression bomb or a giant scan; raise it with {MAX_PIXELS_ENV})")
+                    raise too_big(f"{w}x{h} = {_mp(w * h)}")
                 im.verify()
             im = Image.open(p)
         except UserError:
             raise
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise fail(f"over Pillow's pixel limit (decompression bomb?); raise it with {MAX_PIXELS_ENV}") from None
+        except Image.DecompressionBombError as exc:  # Pillow checks the header size inside open()
+            m = re.search(r"\((\d+) pixels\)", str(exc))
+            raise too_big(_mp(int(m.group(1))) if m else "the image") from None
         except Image.UnidentifiedImageError:
             raise fail("not an image file Pillow can read (JPEG, PNG, TIFF, WebP, BMP, ...)") from None
         except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError) as exc:
@@ -139,15 +150,21 @@ def _decode(im: Any, p: Path, what: str) -> None:
     from PIL import Image
 
     with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
             im.load()
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise UserError(f"cannot read {what} {p}: over Pillow's pixel limit") from None
+        except Image.DecompressionBombError as exc:
+            raise UserError(f"cannot read {what} {p}: {_one_line(exc)}") from None
         except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError) as exc:
             raise UserError(f"cannot read {what} {p}: corrupt or truncated ({_one_line(exc)})") from None
         except MemoryError:
             raise UserError(f"cannot read {what} {p}: out of memory while decoding") from None
+
+
+def _mp(pixels: int) -> str:
+    """Megapixels for a message: 0.01, 4.2, 200, 10000."""
+    mp = pixels / 1e6
+    return f"{mp:.0f}" if mp >= 10 else f"{mp:.2g}"
 
 
 def _one_line(exc: BaseException) -> str:
