@@ -1,0 +1,176 @@
+"""The pipeline: user inputs and/or (fake) networks -> the real scene engine -> a valid scene@1."""
+
+from __future__ import annotations
+
+import sys
+import types
+
+import numpy as np
+import pytest
+from PIL import Image
+from test_cli_support import CAM_HEIGHT, NAMES, street
+
+from inference_server import pipeline, scene
+from inference_server.analysis.engine import SceneOptions
+from inference_server.errors import UserError
+from inference_server.imageio import load_photo
+from inference_server.inference.types import DepthMap, Segmentation
+
+
+def _by_label(sc: dict, label: str) -> list[dict]:
+    return [o for o in scene.iter_objects(sc["objects"]) if o["label"] == label]
+
+
+def test_run_with_user_inputs_gives_valid_scene(tmp_path):
+    s = street(tmp_path)
+    sc = pipeline.run(s.photo, labels_path=s.labels, names_path=s.names, depth_path=s.depth, fov_deg=60.0)
+    scene.validate(sc)
+    src = sc["source"]
+    assert (src["width"], src["height"], src["analysis_width"], src["analysis_height"]) == (96, 64, 96, 64)
+    assert src["models"] == {"segmentation": "user", "depth": "user"}
+    assert src["inputs"] == {"labels": str(s.labels), "label_names": str(s.names), "depth": str(s.depth),
+                             "depth_kind": "metric"}
+    assert len(src["sha256"]) == 64
+    assert sc["camera"]["fov_horizontal_deg"] == pytest.approx(60.0)
+    assert sc["camera"]["focal_source"] == "user"
+    assert sc["ground"]["found"] and sc["ground"]["camera_height_m"] == pytest.approx(CAM_HEIGHT, abs=0.02)
+    (car,) = _by_label(sc, "car")
+    assert car["translate"][2] < -5.5  # the car stands ~6 m in front of the camera (box centre a bit further)
+    assert car["color_srgb"][0] > 0.7 and car["color_srgb"][1] < 0.2
+
+
+def test_downscaled_photo_reports_full_resolution(tmp_path):
+    s = street(tmp_path, w=200, h=120)
+    sc = pipeline.run(s.photo, labels_path=s.labels, names_path=s.names, depth_path=s.depth, focal_px=150.0,
+                      max_analysis_pixels=6000)
+    src, cam = sc["source"], sc["camera"]
+    assert (src["width"], src["height"]) == (200, 120)
+    assert src["analysis_width"] * src["analysis_height"] <= 6000 and src["analysis_width"] == 100
+    assert (cam["width"], cam["height"], cam["focal_px"]) == (200, 120, pytest.approx(150.0))
+    assert cam["principal_px"] == pytest.approx([100.0, 60.0])
+    (car,) = _by_label(sc, "car")
+    x0, y0, x1, y1 = car["bbox_px"]
+    ys, xs = np.nonzero(s.label_ids == 2)
+    assert abs(x0 - xs.min()) <= 2 and abs(x1 - (xs.max() + 1)) <= 2  # full-resolution pixels
+    assert abs(y0 - ys.min()) <= 2 and abs(y1 - (ys.max() + 1)) <= 2
+
+
+def test_ids_beyond_names(tmp_path):
+    s = street(tmp_path)
+    s.names.write_text("sky\nroad\n")
+    with pytest.raises(UserError, match=r"labels .* use id\(s\) 2 but label names .* list only 2 names"):
+        pipeline.run(s.photo, labels_path=s.labels, names_path=s.names, depth_path=s.depth)
+
+
+def test_labels_without_names_and_names_without_labels(tmp_path):
+    s = street(tmp_path)
+    with pytest.raises(UserError, match="--labels needs --label-names"):
+        pipeline.run(s.photo, labels_path=s.labels, depth_path=s.depth)
+    with pytest.raises(UserError, match="--label-names needs --labels"):
+        pipeline.run(s.photo, names_path=s.names, depth_path=s.depth)
+
+
+@pytest.mark.parametrize("fill", [np.nan, np.inf, 0.0, -1.0])
+def test_all_invalid_depth_is_a_warning(tmp_path, fill):
+    s = street(tmp_path)
+    np.save(s.depth, np.full(s.z.shape, fill, np.float32))
+    sc = pipeline.run(s.photo, labels_path=s.labels, names_path=s.names, depth_path=s.depth)
+    scene.validate(sc)
+    assert any("no valid" in w for w in sc["warnings"])
+    assert len(_by_label(sc, "car")) == 1
+
+
+def test_all_sky_photo(tmp_path):
+    Image.new("RGB", (40, 30), (120, 170, 230)).save(tmp_path / "sky.png")
+    Image.new("L", (40, 30), 0).save(tmp_path / "l.png")
+    (tmp_path / "n.txt").write_text("sky\n")
+    np.save(tmp_path / "d.npy", np.full((30, 40), np.inf, np.float32))
+    sc = pipeline.run(tmp_path / "sky.png", labels_path=tmp_path / "l.png", names_path=tmp_path / "n.txt",
+                      depth_path=tmp_path / "d.npy")
+    scene.validate(sc)
+    assert [o["label"] for o in sc["objects"]] == ["sky"]
+
+
+def test_analyse_direct_and_depth_kind_from_depthmap(tmp_path):
+    s = street(tmp_path)
+    photo = load_photo(s.photo)
+    seg = Segmentation(labels=s.label_ids.astype(np.int32), names=list(NAMES), model="m-seg")
+    depth = DepthMap(depth=1.0 / s.z, kind="disparity", model="m-depth")
+    sc = pipeline.analyse(photo, seg, depth, SceneOptions(), fov_deg=60.0)
+    assert sc["settings"]["depth_kind"] == "disparity"
+    assert sc["source"]["models"] == {"segmentation": "m-seg", "depth": "m-depth"}
+    assert sc["ground"]["found"]
+    bad = Segmentation(labels=np.full(s.label_ids.shape, 7, np.int32), names=list(NAMES), model="x")
+    with pytest.raises(UserError, match=r"use id\(s\) 7 .*\(ids 0..2\)"):
+        pipeline.analyse(photo, bad, None, SceneOptions())
+    with pytest.raises(UserError, match="field of view"):
+        pipeline.analyse(photo, seg, None, SceneOptions(), fov_deg=200.0)
+
+
+class _FakeApi(types.ModuleType):
+    """Stands in for inference_server.inference.api: records calls, returns the street's truth."""
+
+    DEFAULT_SEG = "fake-seg"
+    DEFAULT_DEPTH = "fake-depth"
+
+    def __init__(self, labels: np.ndarray, z: np.ndarray) -> None:
+        super().__init__("inference_server.inference.api")
+        self.calls: list[tuple[str, str, tuple[int, ...]]] = []
+        self._labels, self._z = labels, z
+
+    def segment(self, rgb, model, models_dir=None):
+        self.calls.append(("segment", model, rgb.shape))
+        return Segmentation(labels=self._labels.astype(np.int32), names=list(NAMES), model=model)
+
+    def estimate_depth(self, rgb, model, models_dir=None):
+        self.calls.append(("depth", model, rgb.shape))
+        return DepthMap(depth=self._z, kind="metric", model=model)
+
+
+@pytest.fixture
+def fake_api(tmp_path, monkeypatch):
+    s = street(tmp_path)
+    api = _FakeApi(s.label_ids, s.z)
+    monkeypatch.setitem(sys.modules, "inference_server.inference.api", api)
+    import inference_server.inference as pkg
+
+    monkeypatch.setattr(pkg, "api", api, raising=False)
+    return s, api
+
+
+def test_networks_fill_in_what_the_user_did_not_bring(fake_api):
+    s, api = fake_api
+    sc = pipeline.run(s.photo)
+    assert [c[:2] for c in api.calls] == [("segment", "fake-seg"), ("depth", "fake-depth")]
+    assert api.calls[0][2] == (64, 96, 3)
+    assert sc["source"]["models"] == {"segmentation": "fake-seg", "depth": "fake-depth"}
+    api.calls.clear()
+    sc = pipeline.run(s.photo, labels_path=s.labels, names_path=s.names, depth_model="other-depth")
+    assert [c[:2] for c in api.calls] == [("depth", "other-depth")]
+    assert sc["source"]["models"] == {"segmentation": "user", "depth": "other-depth"}
+    api.calls.clear()
+    sc = pipeline.run(s.photo, depth_path=s.depth, seg_model="other-seg")
+    assert [c[:2] for c in api.calls] == [("segment", "other-seg")]
+    api.calls.clear()
+    sc = pipeline.run(s.photo, labels_path=s.labels, names_path=s.names, depth_model="none")
+    assert api.calls == [] and sc["source"]["models"]["depth"] == "none"
+
+
+def test_progress_is_monotonic_and_ends_near_one(fake_api):
+    s, _ = fake_api
+    seen: list[tuple[str, float]] = []
+    pipeline.run(s.photo, progress=lambda stage, frac: seen.append((stage, frac)))
+    fracs = [f for _, f in seen]
+    assert fracs == sorted(fracs) and fracs[-1] >= 0.9 and 0.0 <= fracs[0] <= 0.05
+    assert {"segmentation", "depth"} <= {st for st, _ in seen}
+
+
+def test_networks_unavailable_says_how_to_go_on(tmp_path, monkeypatch):
+    s = street(tmp_path)
+    monkeypatch.setitem(sys.modules, "inference_server.inference.api", None)  # import fails
+    with pytest.raises(UserError, match=r"networks are not available .*pass --labels/--label-names/--depth, "
+                                        r"or install the models: img2maya models list"):
+        pipeline.run(s.photo)
+    # the user's own labels and depth need no network at all
+    sc = pipeline.run(s.photo, labels_path=s.labels, names_path=s.names, depth_path=s.depth)
+    assert sc["source"]["models"]["depth"] == "user"
