@@ -100,7 +100,7 @@ def test_face_on_objects_take_their_thickness_from_priors() -> None:
     bld = next(o for o in scene["objects"] if o["label"] == "building")
     assert car["thickness_source"] == "prior" and bld["thickness_source"] == "prior"
     assert car["size"] == pytest.approx([1.8, 1.5, 4.5], rel=0.05)
-    assert bld["size"][2] == pytest.approx(bld["size"][0], rel=1e-6)
+    assert bld["size"][2] == pytest.approx(bld["size"][0], rel=0.02)
     # the visible face is at z = -10 + 2.25; the box lies behind it
     assert car["translate"][2] + car["size"][2] / 2 == pytest.approx(-7.75, abs=0.05)
     assert box_iou(as_box(car), boxes[0].box) > 0.85

@@ -67,6 +67,26 @@ def robust_span(x: np.ndarray) -> tuple[float, float]:
     return float(mid - half), float(mid + half)
 
 
+def occupied_span(x: np.ndarray, resolution: float, min_count: int = 3) -> tuple[float, float]:
+    """Extent of the points along one axis that does not depend on how densely they are sampled.
+
+    A face seen at a grazing angle covers few pixels, so percentiles of the pixels' coordinates
+    cut it off (a truck seen from behind loses its 8 m side). Instead the axis is divided into
+    bins of `resolution` metres and the span runs from the first to the last bin holding at least
+    `min_count` points (isolated stray points never extend it). Falls back to robust_span when
+    too few bins qualify.
+    """
+    lo0, hi0 = float(np.min(x)), float(np.max(x))
+    if hi0 - lo0 <= resolution:
+        return robust_span(x)
+    nbins = int(min(4096, np.ceil((hi0 - lo0) / resolution)))
+    hist, edges = np.histogram(x, bins=nbins, range=(lo0, hi0))
+    good = np.flatnonzero(hist >= min_count)
+    if len(good) < 2:
+        return robust_span(x)
+    return float(edges[good[0]]), float(edges[good[-1] + 1])
+
+
 def _wrap(yaw: float, period: float) -> float:
     """Yaw into (-period/2, period/2]."""
     y = math.fmod(yaw + period / 2.0, period)
@@ -130,12 +150,14 @@ def _prior_depth(spec: ShapeSpec, measured_other: float) -> float:
 
 
 def fit_box(points: np.ndarray, spec: ShapeSpec, cam_pos: np.ndarray, *, yaw: float | None = None,
-            ground: bool = True, bottom_hidden: bool = False) -> tuple[Box, str]:
+            ground: bool = True, bottom_hidden: bool = False, sharp: bool = True) -> tuple[Box, str]:
     """Oriented box of world points (n, 3); returns the box and its thickness_source.
 
     `yaw` fixes the orientation (children inherit their parent's); `ground` False leaves the
     bottom where the points are (no ground plane to stand on); `bottom_hidden` (the segment's
     lower outline is mostly occluded by nearer objects) makes "auto" classes stand on the ground.
+    `sharp` depth (ray-cast, lidar, RGB-D) gives horizontal extents by occupancy, which keeps faces
+    seen at grazing angles; blurred network depth uses percentiles, which drop edge bleeding.
     """
     p = np.asarray(points, dtype=np.float64)
     lo1, hi1 = np.percentile(p, [1.0, 99.0], axis=0)
@@ -149,10 +171,12 @@ def fit_box(points: np.ndarray, spec: ShapeSpec, cam_pos: np.ndarray, *, yaw: fl
     c, s = math.cos(ps), math.sin(ps)
     coords = [p[:, 0] * c - p[:, 2] * s, p[:, 0] * s + p[:, 2] * c]
     cam = [cam_pos[0] * c - cam_pos[2] * s, cam_pos[0] * s + cam_pos[2] * c]
-    spans = [robust_span(x) for x in coords]
-    ext = [spans[0][1] - spans[0][0], spans[1][1] - spans[1][0]]
     dist = float(np.median(np.linalg.norm(p - cam_pos, axis=1)))
     noise = max(0.02, 0.01 * dist)
+    # bins of about the depth noise, and at least 1/200 of the object's robust size
+    res = max(noise, 0.005 * max(np.ptp(np.percentile(coords[0], [2, 98])), np.ptp(np.percentile(coords[1], [2, 98]))))
+    spans = [occupied_span(x, res) if sharp else robust_span(x) for x in coords]
+    ext = [spans[0][1] - spans[0][0], spans[1][1] - spans[1][0]]
 
     source = "measured"
     thin: int | None = None

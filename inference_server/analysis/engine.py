@@ -29,7 +29,14 @@ from .boxes import Box, cover_bbox, fit_box
 from .camera import Intrinsics, backproject, matrix_to_euler_xyz, maya_film
 from .color import COLOR_STATS, linear_to_srgb
 from .ground import PlaneFit, Pose, angles_from_normal, fit_plane, pose_from_angles
-from .instances import auto_min_area, bottom_occlusion, edge_margin, interior_mask, split_instances
+from .instances import (
+    auto_min_area,
+    bottom_occlusion,
+    edge_margin,
+    edge_sharpness,
+    interior_mask,
+    split_instances,
+)
 from .shapes import ShapeSpec, load_table
 from .stats import depth_summary, gather, group_pixels, instance_stats, pixel_color
 
@@ -39,6 +46,7 @@ MAX_GROUND_POINTS = 40000
 MIN_DEPTH_PIXELS = 20  # fewer valid depths than this: the object is placed from priors
 NEAR_CLIP_M = 0.05
 MIN_SKY_DISTANCE_M = 100.0
+SHARP_EDGES = 0.8  # edge_sharpness above this: depth from a ray-caster/sensor, not a network
 _NAME_RE = re.compile(r"[^a-z0-9]+")
 
 Progress = Callable[[str, float], None]
@@ -216,7 +224,9 @@ class SceneEngine:
         self.groups = group_pixels(inst, len(self.inst_label))
         self.px = gather(self.groups, self.depth)
         self.interior = self.hidden_bottom = None
+        self.sharp = True
         if self.depth is not None:
+            self.sharp = edge_sharpness(self.depth) >= SHARP_EDGES
             self.interior = interior_mask(inst, edge_margin(self.h, self.w)).ravel()[self.groups.order]
             occluder = np.array([not (self.specs[k].flat or self.specs[k].role == "sky") for k in self.inst_label], dtype=bool)
             self.hidden_bottom = bottom_occlusion(inst, self.depth, occluder) > 0.5
@@ -447,7 +457,7 @@ class SceneEngine:
         interior = self.interior[sl] if self.interior is not None else None
         pts, measured = self._world_points(u, v, d, st.bbox[i], spec, interior)
         hidden = bool(self.hidden_bottom[i]) if self.hidden_bottom is not None else False
-        box, source = fit_box(pts, spec, self.ctx.pose.position, bottom_hidden=hidden)
+        box, source = fit_box(pts, spec, self.ctx.pose.position, bottom_hidden=hidden, sharp=self.sharp and measured)
         frozen = (1,) if spec.role == "ceiling" else (2,) if spec.slab else ()
         box = cover_bbox(box, st.bbox[i], self.ctx.pose, self.intr, keep_bottom=box.bottom <= 1e-6, frozen=frozen)
         self._apply_box(obj, box, spec, source if measured else "prior")
