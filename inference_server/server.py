@@ -259,6 +259,7 @@ class Job:
     type: str
     request: dict[str, Any]
     cancel: threading.Event = field(default_factory=threading.Event)
+    answered: bool = False  # its terminal message was sent (guarded by Server._state_lock)
 
 
 class Server:
@@ -328,8 +329,10 @@ class Server:
         with self._state_lock:
             victims = list(self._pending.values())
             self._pending.clear()
-            if self._current is not None:
-                self._current.cancel.set()
+            running = self._current
+            if running is not None and not running.answered:
+                running.answered = True
+                victims.append(running)
         for job in victims:
             job.cancel.set()
             self.send({"type": "cancelled", "id": job.id})
@@ -396,8 +399,12 @@ class Server:
                 "pid": os.getpid(), "python": sys.version.split()[0], "cache": str(self.cache.root)}
 
     def cancel(self, req_id: Any, target: Any) -> None:
-        """Cancel `target` (a job id) or, when absent, every queued and running job. A queued job is
-        removed and answered `cancelled` at once; a running one stops at its next check."""
+        """Cancel `target` (a job id) or, when absent, every queued and running job.
+
+        Every victim is answered `cancelled` at once, the running one included: the worker stops it at
+        its next check (a progress callback or a stage boundary) and drops what it computed. So the
+        client never waits on a network call that cannot be interrupted; only the next job may wait
+        for the worker to come free."""
         with self._state_lock:
             if target is None:
                 victims = list(self._pending.values())
@@ -406,8 +413,11 @@ class Server:
             else:
                 victims = [self._pending.pop(target)] if target in self._pending else []
                 running = self._current if self._current is not None and self._current.id == target else None
-            if running is not None:
-                running.cancel.set()
+            if running is not None and not running.answered:
+                running.answered = True
+                victims.append(running)
+            else:
+                running = None
         for job in victims:
             job.cancel.set()
             self.send({"type": "cancelled", "id": job.id})
@@ -427,7 +437,9 @@ class Server:
             reply = self._run(job)
             with self._state_lock:  # no longer current *before* the answer: a later cancel says not_found
                 self._current = None
-            self.send(reply)
+                answered, job.answered = job.answered, True
+            if not answered:  # else a cancel already answered it
+                self.send(reply)
 
     def _run(self, job: Job) -> dict[str, Any]:
         """The job's terminal message: result, cancelled or error (the server survives any failure)."""
@@ -467,7 +479,10 @@ class Server:
             if stage == last[1] and 0.0 < frac < 1.0 and now - last[0] < _PROGRESS_INTERVAL_S:
                 return
             last[0], last[1] = now, str(stage)
-            self.send({"type": "progress", "id": job.id, "stage": str(stage), "fraction": round(frac, 4)})
+            with self._state_lock:  # never an event after the job's terminal message
+                if job.answered:
+                    raise Cancelled()
+                self.send({"type": "progress", "id": job.id, "stage": str(stage), "fraction": round(frac, 4)})
 
         return progress
 
@@ -521,8 +536,9 @@ class Server:
         else:
             progress("inference", 0.0)
             seg, depth = self.pipeline.infer(photo, seg_model, depth_model, progress)
-            self._check(job)
+            # Cached before the cancel check: a finished network output is never thrown away.
             self.cache.put(key, seg, depth, meta={"photo": str(req["photo"]), "sha256": photo.sha256})
+            self._check(job)
         timings["inference"] = time.perf_counter() - t
         ctx = {"photo": str(req["photo"]), "key": key, "sha256": photo.sha256, "seg_model": seg_model,
                "depth_model": depth_model}

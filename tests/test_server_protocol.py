@@ -204,10 +204,13 @@ def test_cancel_without_target_cancels_everything(tmp_path: Path) -> None:
         w.send({"id": "c", "type": "cancel"})
         ack, before = w.until("ack", "c")
         assert ack["state"] == "running"
-        w.until("cancelled", "j1", timeout=5)
-        assert any(m["type"] == "cancelled" and m["id"] == "j2" for m in before)
+        assert {m["id"] for m in before if m["type"] == "cancelled"} == {"j1", "j2"}
         w.send({"id": "c2", "type": "cancel", "target": "j1"})
         assert w.until("ack", "c2")[0]["state"] == "not_found"
+        # Nothing more for j1 (no progress after its terminal message), and the server serves on.
+        w.send({"id": "h", "type": "hello"})
+        _, between = w.until("hello", "h", timeout=5)
+        assert [m for m in between if m.get("id") in ("j1", "j2")] == []
     finally:
         assert w.close() == 0
 
@@ -242,3 +245,24 @@ print(json.dumps([json.loads(out.getvalue())["type"], heavy]))
                          cwd=str(Path(__file__).resolve().parents[1]))
     assert run.returncode == 0, run.stderr.decode()
     assert run.stdout.decode().strip() == '["hello", []]'
+
+
+def test_cancel_answers_at_once_even_inside_an_uninterruptible_network(tmp_path: Path) -> None:
+    w = Wire(start_server(tmp_path, IMG2MAYA_FAKE_BLOCK="3"))
+    try:
+        photo = make_photo(tmp_path / "p.png")
+        w.send({"id": "n", "type": "analyze", "photo": str(photo)})
+        w.until("progress", "n")  # "inference" starts; the fake now blocks for 3 s without progress
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        w.send({"id": "c", "type": "cancel", "target": "n"})
+        w.until("cancelled", "n", timeout=5)
+        assert time.monotonic() - t0 < 1.0
+        assert w.until("ack", "c")[0]["state"] == "running"
+        # The worker drops the cancelled job at its next check, silently, and serves the next one.
+        w.send({"id": "again", "type": "analyze", "photo": str(photo)})
+        result, before = w.until("result", "again", timeout=20)
+        assert result["type"] == "result" and network_runs(tmp_path) == 2
+        assert [m for m in before if m.get("id") == "n"] == []
+    finally:
+        assert w.close() == 0

@@ -3,7 +3,7 @@ subprocess through the hidden `--pipeline test_server_support:FakePipeline` flag
 
 It behaves like the real pipeline where the server cares: it counts network runs in the file named by
 $IMG2MAYA_FAKE_COUNTER (one line per `infer`), can be slowed down ($IMG2MAYA_FAKE_SLOW seconds of
-"inference", reporting progress every 20 ms) and returns a small scene that echoes the options.
+"inference", reporting progress every 20 ms; $IMG2MAYA_FAKE_BLOCK seconds without any) and returns a small scene that echoes the options.
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ class FakePipeline:
         if counter:
             with open(counter, "a", encoding="utf-8") as fh:
                 fh.write(f"{seg_model} {depth_model}\n")
+        time.sleep(float(os.environ.get("IMG2MAYA_FAKE_BLOCK", "0")))  # a network call that cannot stop
         slow = float(os.environ.get("IMG2MAYA_FAKE_SLOW", "0"))
         steps = max(1, int(slow / 0.02))
         for i in range(steps):
