@@ -35,7 +35,9 @@ Dir = str | os.PathLike[str] | None
 def _deeplab_v3(spec: ModelSpec, folder: Path) -> Any:
     from inference_server.inference.tflite_models import DeepLabV3
 
-    return DeepLabV3(folder / spec.main_file.name, spec.id, labelsets.names(spec.labels or "ade20k150"))
+    resize = "letterbox" if spec.id == "deeplabv3-mnv2-ade20k32" else "auto"  # measured: docs/MODELS.md
+    return DeepLabV3(folder / spec.main_file.name, spec.id, labelsets.names(spec.labels or "ade20k150"),
+                     resize=resize)
 
 
 def _pydnet(spec: ModelSpec, folder: Path) -> Any:
@@ -112,7 +114,20 @@ def available(model: str, models_dir: Dir = None) -> bool:
 def segment(rgb: np.ndarray, model: str = DEFAULT_SEG, models_dir: Dir = None) -> Segmentation:
     """Semantic labels (and confidence where the model has scores) at the image's resolution."""
     _check_task(model, "segmentation")
-    return load_model(model, models_dir).predict(rgb)
+    seg = load_model(model, models_dir).predict(rgb)
+    global _LAST_SKY
+    _LAST_SKY = (_fingerprint(rgb), sky_mask(seg))
+    return seg
+
+
+def _fingerprint(rgb: np.ndarray) -> tuple[int, tuple[int, ...], bytes]:
+    """Cheap identity of an image: object id, shape and a sparse sample of its pixels."""
+    a = np.asarray(rgb)
+    return id(rgb), a.shape, a[::61, ::67].tobytes()
+
+
+#: (fingerprint, sky mask) of the last segmented image, used by estimate_depth when no mask is passed.
+_LAST_SKY: tuple[tuple[int, tuple[int, ...], bytes], np.ndarray] | None = None
 
 
 def sky_mask(seg: Segmentation) -> np.ndarray:
@@ -126,13 +141,18 @@ _sky_of = sky_mask  # estimate_depth's parameter of the same name shadows the fu
 
 def estimate_depth(rgb: np.ndarray, model: str = DEFAULT_DEPTH, models_dir: Dir = None,
                    sky_mask: np.ndarray | Segmentation | None = None, *,
-                   focal_px: float | None = None) -> DepthMap:
+                   focal_px: float | None = None, mask_sky: bool = True) -> DepthMap:
     """Depth at the image's resolution; pixels of ``sky_mask`` become NaN (no depth).
 
     Pass the photo's segmentation (or a bool mask) as ``sky_mask``: PyDNet, trained indoors, puts the sky
-    NEAR. ``focal_px`` (pixels, this image) makes Monodepth metric; PyDNet is relative regardless.
+    NEAR. Without one, the sky of the last image that ``segment`` saw is used when it is this same image
+    (same array object, shape and pixels), so ``segment(rgb)`` then ``estimate_depth(rgb)`` does the right
+    thing; ``mask_sky=False`` turns that off. ``focal_px`` (pixels, this image) makes Monodepth metric;
+    PyDNet is relative regardless.
     """
     _check_task(model, "depth")
+    if sky_mask is None and mask_sky and _LAST_SKY is not None and _LAST_SKY[0] == _fingerprint(rgb):
+        sky_mask = _LAST_SKY[1]
     if isinstance(sky_mask, Segmentation):
         sky_mask = _sky_of(sky_mask)
     h, w = np.asarray(rgb).shape[:2]

@@ -234,7 +234,7 @@ def status(model_id: str, directory: str | os.PathLike[str] | None = None) -> di
 
 
 def _expected(f: ModelFile) -> str:
-    return f"sha256 {f.sha256}" if f.sha256 else "the original file"
+    return f"the file with sha256 {f.sha256}" if f.sha256 else "the original file"
 
 
 def verify(model_id: str, directory: str | os.PathLike[str] | None = None) -> Path:
@@ -352,9 +352,14 @@ def _check_fetched(path: Path, f: ModelFile, url: str) -> None:
         raise UserError(f"downloaded {f.name} from {url} but it is {problem}")
 
 
-def _fail(spec: ModelSpec, f: ModelFile, folder: Path, errors: list[str]) -> UserError:
-    return UserError(f"could not download {spec.id} ({'; '.join(errors)}); put {_expected(f)} at "
-                     f"{folder / f.name} by hand (source: {f.urls[0]})")
+def _fail(spec: ModelSpec, files: list[ModelFile], folder: Path, errors: list[str]) -> UserError:
+    f = files[0]
+    if f.archive_member:
+        names = ", ".join(m.name for m in files if not m.optional)
+        where = f"{names} (unzipped from {f.urls[0]}) into {folder}"
+    else:
+        where = f"{_expected(f)} at {folder / f.name} (source: {f.urls[0]})"
+    return UserError(f"could not download {spec.id} ({'; '.join(errors)}); put {where} by hand")
 
 
 def _download_file(spec: ModelSpec, f: ModelFile, folder: Path, progress: bool, timeout: float) -> None:
@@ -372,7 +377,7 @@ def _download_file(spec: ModelSpec, f: ModelFile, folder: Path, progress: bool, 
             errors.append(f"{url.split('/')[2]}: {_reason(exc)}")
         finally:
             part.unlink(missing_ok=True)
-    raise _fail(spec, f, folder, errors)
+    raise _fail(spec, [f], folder, errors)
 
 
 def _download_archive(spec: ModelSpec, urls: tuple[str, ...], members: list[ModelFile], folder: Path,
@@ -403,4 +408,4 @@ def _download_archive(spec: ModelSpec, urls: tuple[str, ...], members: list[Mode
                 errors.append(str(exc))
             except (OSError, ValueError, zipfile.BadZipFile) as exc:
                 errors.append(f"{url.split('/')[2]}: {_reason(exc)}")
-    raise _fail(spec, members[0], folder, errors)
+    raise _fail(spec, members, folder, errors)

@@ -7,13 +7,15 @@ ground-truth samples with ``benchmarks/bench_quality.py``:
 * DeepLab: ``resize="auto"`` stretches photos close to square and letterboxes (aspect kept, grey padding,
   valid region cropped back) wider or taller ones (ratio above ``LETTERBOX_ASPECT``), because stretching a
   2:1 street frame squashes cars and road into shapes the network never saw.
+  The ADE20K-32 file letterboxes at every aspect (better on the ADE val images too, as MODEL.md found).
 * DeepLab ADE20K-150: logits of the photo and of its mirror image are averaged (``flip=True``).
 * Going back to the photo's size: labels = argmax of bilinearly interpolated logits, evaluated only among
   the labels of the four neighbouring network pixels (exact wherever those agree, which is almost
   everywhere); confidence = the network-resolution softmax maximum, interpolated bilinearly.
-* PyDNet: stretched to 640x448 (as its app does), the finest output selected by tensor NAME, the known
-  hot spot near pixel (10, 12) removed by a local median, values clipped to the 1..99th percentiles, and
-  its mirror image averaged in.
+* PyDNet: stretched to 640x448 (as its app does; letterboxing was better on one KITTI frame and much
+  worse on the other), the finest output selected by tensor NAME, the known hot spot near pixel (10, 12)
+  removed by a local median, values clipped to the 1..99th percentiles, and its mirror image averaged in
+  for photos of ordinary aspect (it pays indoors, it hurts on very wide street frames).
 
 ``ai_edge_litert`` is imported inside ``Interpreter`` construction only. An interpreter is not thread-safe,
 so every model serialises its own calls with a lock.
@@ -220,7 +222,7 @@ class PyDNet:
     """PyDNet mobile v1: relative depth (larger = farther) at the photo's resolution."""
 
     def __init__(self, path: str | os.PathLike[str], model_id: str = "pydnet-mobile-v1", *,
-                 flip: bool = True, clean: bool = True) -> None:
+                 flip: bool | str = "auto", clean: bool = True) -> None:
         self.net = _Lite(path)
         if PYDNET_OUTPUT not in self.net.outputs:
             raise UserError(f"{path} has no output {PYDNET_OUTPUT!r}: not the PyDNet mobile v1 file")
@@ -234,11 +236,20 @@ class PyDNet:
         d = self.net.run(x, PYDNET_OUTPUT)[0, :, :, 0]
         return clean_pydnet(d) if self.clean else d
 
-    def network_depth(self, rgb: np.ndarray, *, flip: bool | None = None) -> np.ndarray:
-        """Cleaned depth at the network's 448x640 grid."""
-        small = resize_rgb(as_rgb_uint8(rgb), self.net.in_w, self.net.in_h)
+    def network_depth(self, rgb: np.ndarray, *, flip: bool | str | None = None) -> np.ndarray:
+        """Cleaned depth at the network's 448x640 grid.
+
+        ``flip`` "auto": average with the mirror image only for photos no wider (or taller) than
+        ``LETTERBOX_ASPECT``: measured, it helps indoor 4:3 frames and hurts stretched 3.3:1 KITTI frames.
+        """
+        a = as_rgb_uint8(rgb)
+        small = resize_rgb(a, self.net.in_w, self.net.in_h)
         d = self._run(small)
-        if self.flip if flip is None else flip:
+        flip = self.flip if flip is None else flip
+        if flip == "auto":
+            h, w = a.shape[:2]
+            flip = max(w / h, h / w) <= LETTERBOX_ASPECT
+        if flip:
             d = 0.5 * (d + self._run(small[:, ::-1])[:, ::-1])
         return d.astype(np.float32)
 

@@ -1,0 +1,214 @@
+"""Quality of the shipped networks on the ground-truth samples of ../shared: PLAIN vs the engine's settings.
+
+Segmentation: pixel accuracy and mIoU (intersection and union summed over the images of a group, mean over
+the classes present in the ground truth). ADE20K val images are scored on all ADE classes (GT 0 = other
+is ignored); Cityscapes frames on the 19 train classes, with ADE classes mapped by
+``labelsets.ade_to_cityscapes`` (an ADE class without a Cityscapes counterpart counts as wrong); the VOC
+image on coarse VOC classes (animals merged, as ADE20K has one "animal" class).
+
+Depth: AbsRel and delta < 1.25 after median scaling (the networks give relative depth), over valid GT
+pixels. NYU raw basement and the RealSense kitchen are not registered to their RGB: "loose" rows.
+
+PLAIN = the same weights with the default preprocessing of their MODEL.md (stretch to the input size, no
+mirror averaging, labels upsampled by nearest neighbour; PyDNet output used raw). ENGINE = what
+``inference.api`` does (aspect-dependent letterbox, mirror averaging where it pays, logit-bilinear labels;
+PyDNet hot-spot removal, percentile clip, mirror averaging for aspect <= 1.5, sky masked by the segmentation).
+
+    .venv/bin/python benchmarks/bench_quality.py [--shared ../shared] [--grid]
+
+``--grid`` also prints every resize/flip combination for the segmentation models (how the defaults were
+chosen). Prints markdown tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from inference_server.inference import api, labelsets, registry  # noqa: E402
+from inference_server.inference.tflite_models import DeepLabV3, PyDNet, resize_float  # noqa: E402
+
+
+def rgb_of(path: Path) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGB"))
+
+
+def gray_of(path: Path) -> np.ndarray:
+    return np.asarray(Image.open(path))
+
+
+class Conf:
+    """Accumulated confusion counts for pixel accuracy and mIoU."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.m = np.zeros((n, n), np.int64)
+        self.miss = np.zeros(n, np.int64)  # GT pixels predicted as a class without a counterpart
+
+    def add(self, gt: np.ndarray, pred: np.ndarray, valid: np.ndarray) -> None:
+        g = gt[valid].astype(np.int64)
+        p = pred[valid].astype(np.int64)
+        p = np.where((p >= 0) & (p < self.n), p, -1)
+        ok = p >= 0
+        np.add.at(self.m, (g[ok], p[ok]), 1)
+        np.add.at(self.miss, g[~ok], 1)
+
+    def scores(self) -> tuple[float, float]:
+        miss = self.miss
+        total = self.m.sum() + miss.sum()
+        acc = np.trace(self.m) / max(total, 1)
+        gt_count = self.m.sum(1) + miss
+        inter = np.diag(self.m)
+        union = gt_count + self.m.sum(0) - inter
+        present = gt_count > 0
+        return float(acc), float(np.mean(inter[present] / union[present]))
+
+
+def seg_groups(s: Path) -> dict[str, list[tuple[Path, Path]]]:
+    city = sorted(s.glob("cityscapes_aachen_*_leftImg8bit.jpg"))
+    city_pairs = [(p, Path(str(p).replace("leftImg8bit.jpg", "gtFine_labelIds.png"))) for p in city]
+    small = s / "cityscapes_frankfurt_000000_000294_small_leftImg8bit.png"
+    return {
+        "ADE20K val (2 imgs, 150 cl.)": [(s / f"ade_val_0000000{i}_rgb.jpg", s / f"ade_val_0000000{i}_label.png")
+                                         for i in (1, 3)],
+        "Cityscapes aachen (4, 2048x1024)": city_pairs,
+        "Cityscapes frankfurt small (256x128)": [(small, s / small.name.replace("leftImg8bit.png",
+                                                                                 "gtFine_labelIds.png"))],
+        "VOC sheep (coarse VOC)": [(s / "voc_sheep_grass_rgb.png", s / "voc_sheep_grass_label.png")],
+    }
+
+
+def score_seg(predict: Callable[[np.ndarray], np.ndarray], group: str, pairs: list[tuple[Path, Path]],
+              label_set: str) -> tuple[float, float]:
+    n_model = len(labelsets.names(label_set))
+    if group.startswith("ADE"):
+        conf = Conf(151)
+        for img, lab in pairs:
+            gt = gray_of(lab).astype(np.int64)
+            pred = predict(rgb_of(img))
+            valid = (gt > 0) & (gt < n_model)  # the 32-class model is scored on GT classes 1..31 only
+            conf.add(gt, pred, valid)
+    elif group.startswith("Cityscapes"):
+        conf = Conf(19)
+        lut = labelsets.ade_to_cityscapes(label_set)
+        for img, lab in pairs:
+            gt = labelsets.cityscapes_train_ids(gray_of(lab)).astype(np.int64)
+            pred = lut[predict(rgb_of(img))]
+            conf.add(gt, pred, gt != 255)
+    else:
+        coarse = labelsets.voc_coarse_names()
+        conf = Conf(len(coarse))
+        lut = labelsets.ade_to_voc_coarse(label_set)
+        for img, lab in pairs:
+            gt = labelsets.voc_to_coarse()[gray_of(lab)].astype(np.int64)
+            pred = lut[predict(rgb_of(img))]
+            conf.add(gt, pred, gt != 255)
+    return conf.scores()
+
+
+def depth_pairs(s: Path) -> list[tuple[str, Path, Path, float, float, bool]]:
+    """(name, rgb, depth png, scale to metres, invalid-at-or-above, loose)."""
+    return [
+        ("KITTI 000000 (lidar)", s / "kitti_000000_rgb.png", s / "kitti_000000_depth_lidar.png", 1 / 256, 1e9, False),
+        ("KITTI 000001 (lidar)", s / "kitti_000001_rgb.png", s / "kitti_000001_depth_lidar.png", 1 / 256, 1e9, False),
+        ("TUM office", s / "tum_office_rgb.png", s / "tum_office_depth.png", 1 / 5000, 1e9, False),
+        ("Redwood living room (synthetic)", s / "redwood_livingroom_synthetic_rgb.jpg",
+         s / "redwood_livingroom_synthetic_depth.png", 1e-3, 1e9, False),
+        ("NYU bookstore (160x120)", s / "nyu_bookstore_small_rgb.jpg", s / "nyu_bookstore_small_depth.png",
+         1e-3, 10.0, False),
+        ("NYU raw basement (unregistered: loose)", s / "nyu_raw_basement_rgb.png",
+         s / "nyu_raw_basement_depth_mm.png", 1e-3, 1e9, True),
+    ]
+
+
+def depth_scores(pred: np.ndarray, gt: np.ndarray, valid: np.ndarray) -> tuple[float, float, int]:
+    """AbsRel, delta<1.25 after median scaling, over valid GT pixels where the prediction is finite > 0."""
+    v = valid & np.isfinite(pred) & (pred > 0)
+    p, g = pred[v].astype(np.float64), gt[v].astype(np.float64)
+    p = p * (np.median(g) / np.median(p))
+    absrel = float(np.mean(np.abs(p - g) / g))
+    delta = float(np.mean(np.maximum(p / g, g / p) < 1.25))
+    return absrel, delta, int(v.sum())
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--shared", default=str(ROOT.parent / "shared"))
+    ap.add_argument("--grid", action="store_true", help="every resize/flip combination for segmentation")
+    args = ap.parse_args(argv)
+    shared = Path(args.shared)
+    s, models = shared / "samples", shared / "models"
+    if not s.is_dir():
+        print(f"no samples at {s}")
+        return 1
+
+    print("## Segmentation (pixel accuracy / mIoU)\n")
+    seg_models = [m for m in ("deeplabv3-mnv2-ade20k150", "deeplabv3-mnv2-ade20k32") if api.available(m, models)]
+    variants: dict[str, dict[str, object]] = {
+        "PLAIN (stretch, no flip, nearest)": {"resize": "stretch", "flip": False, "upsample": "nearest"},
+        "ENGINE": {},
+    }
+    if args.grid:
+        for rs in ("stretch", "letterbox"):
+            for fl in (False, True):
+                for up in ("nearest", "bilinear"):
+                    variants[f"{rs}, flip={fl}, {up}"] = {"resize": rs, "flip": fl, "upsample": up}
+    groups = seg_groups(s)
+    print("| model | settings | " + " | ".join(groups) + " |")
+    print("|---|---|" + "---|" * len(groups))
+    for mid in seg_models:
+        spec = registry.get(mid)
+        path = registry.file_path(mid, models)
+        for vname, kw in variants.items():
+            if mid.endswith("32") and kw.get("flip"):
+                continue  # the ArgMax model has no scores to average
+            up = kw.get("upsample", "bilinear")
+            if kw:
+                net = DeepLabV3(path, mid, labelsets.names(spec.labels or ""),
+                                **{k: v for k, v in kw.items() if k != "upsample"})
+                net.upsample = str(up)
+            else:  # exactly what the engine runs
+                net = api.load_model(mid, models)
+            cells = []
+            for g, pairs in groups.items():
+                acc, miou = score_seg(lambda a, n=net: n.predict(a).labels, g, pairs, spec.labels or "")
+                cells.append(f"{acc:.3f} / {miou:.3f}")
+            print(f"| {mid} | {vname} | " + " | ".join(cells) + " |", flush=True)
+
+    print("\n## Depth (AbsRel / delta<1.25 after median scaling)\n")
+    if not api.available("pydnet-mobile-v1", models):
+        print("pydnet-mobile-v1 not available")
+        return 0
+    plain = PyDNet(registry.file_path("pydnet-mobile-v1", models), flip=False, clean=False)
+    print("| sample | PLAIN (raw output) | ENGINE (cleaned, flip if aspect <= 1.5, sky masked) | valid px |")
+    print("|---|---|---|---|")
+    totals: dict[str, list[tuple[float, float]]] = {"plain": [], "engine": []}
+    for name, rgb_p, gt_p, scale, vmax, loose in depth_pairs(s):
+        rgb = rgb_of(rgb_p)
+        gt = gray_of(gt_p).astype(np.float64) * scale
+        valid = (gt > 0) & (gt < vmax)
+        p_plain = resize_float(plain.predict(rgb).depth, gt.shape[1], gt.shape[0])
+        seg = api.segment(rgb, models_dir=models)
+        p_eng = resize_float(api.estimate_depth(rgb, models_dir=models, sky_mask=seg).depth, gt.shape[1], gt.shape[0])
+        a0, d0, _ = depth_scores(p_plain, gt, valid)
+        a1, d1, nv = depth_scores(p_eng, gt, valid)
+        if not loose:
+            totals["plain"].append((a0, d0))
+            totals["engine"].append((a1, d1))
+        print(f"| {name} | {a0:.3f} / {d0:.3f} | {a1:.3f} / {d1:.3f} | {nv} |", flush=True)
+    mp = np.mean(totals["plain"], axis=0)
+    me = np.mean(totals["engine"], axis=0)
+    print(f"| mean (registered rows) | {mp[0]:.3f} / {mp[1]:.3f} | {me[0]:.3f} / {me[1]:.3f} | |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
