@@ -20,7 +20,7 @@ and compare the scene's objects with the ground-truth boxes:
   rotation about +Y and a shift in x-z (world yaw and origin on the ground are a free gauge).
 
     .venv/bin/python benchmarks/bench_synthetic.py [--seeds 10] [--start 0] [--objects 6]
-        [--width 960 --height 640] [--min-px 400] [--keep DIR] [--json FILE|-]
+        [--width 960 --height 640] [--min-px 400] [--depth-noise 0.02] [--keep DIR] [--json FILE|-]
 
 Prints one row per ground-truth object, a per-class table, and the means against the targets
 (mean IoU3D >= 0.6, baseline ~0.3; colour within 0.03).
@@ -157,7 +157,7 @@ def score_scene(scene: SyntheticScene, pred: dict[str, Any], min_px: int) -> dic
         b = baseline_box(scene, i)
         srgb_avg = scene.rgb[scene.instances == i].mean(axis=0) / 255.0
         row: dict[str, Any] = {
-            "seed": scene.seed, "label": g["label"], "pixels": g["pixels"], "gt_size": g["size"],
+            "seed": scene.seed, "label": g["label"], "pixels": g["pixels"], "visible": g["visible_fraction"], "gt_size": g["size"],
             "gt_yaw": g["rotate"][1], "baseline_iou": iou3d(g, b),
             "srgb_avg_err": float(np.abs(srgb_avg - np.asarray(g["color_srgb"])).max()),
             "srgb_avg_err_linear": float(np.abs(srgb_to_linear(srgb_avg) - np.asarray(g["color_linear"])).max()),
@@ -221,6 +221,9 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
         "iou_mean_all": _mean([r["iou"] for r in rows]),
         "iou_mean_matched": _mean([r["iou"] for r in matched]),
         "baseline_iou_mean": _mean([r["baseline_iou"] for r in rows]),
+        "iou_mean_unoccluded": _mean([r["iou"] for r in rows if r["visible"] >= 0.9]),
+        "n_unoccluded": sum(r["visible"] >= 0.9 for r in rows),
+        "iou_mean_occluded": _mean([r["iou"] for r in rows if r["visible"] < 0.9]),
         "color_err_linear_mean": _mean([r["color_err_linear"] for r in matched]),
         "color_err_linear_max": max((r["color_err_linear"] for r in matched), default=float("nan")),
         "color_err_srgb_mean": _mean([r["color_err_srgb"] for r in matched]),
@@ -234,18 +237,18 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def print_report(results: list[dict[str, Any]], summary: dict[str, Any], times: list[float]) -> None:
-    hdr = (f"{'seed':>4} {'label':9} {'px':>6} {'IoU3D':>6} {'base':>6} {'dLong':>6} {'dShort':>6} {'dH':>6} "
+    hdr = (f"{'seed':>4} {'label':9} {'px':>6} {'vis':>4} {'IoU3D':>6} {'base':>6} {'dLong':>6} {'dShort':>6} {'dH':>6} "
            f"{'dYaw':>5} {'dCtr':>5} {'colLin':>6} {'colS':>6}  name")
     print(hdr)
     print("-" * len(hdr))
     for res in results:
         for r in res["rows"]:
             if r["matched"]:
-                print(f"{r['seed']:4d} {r['label']:9} {r['pixels']:6d} {r['iou']:6.3f} {r['baseline_iou']:6.3f} "
+                print(f"{r['seed']:4d} {r['label']:9} {r['pixels']:6d} {r['visible']:4.2f} {r['iou']:6.3f} {r['baseline_iou']:6.3f} "
                       f"{r['err_long']:+6.2f} {r['err_short']:+6.2f} {r['err_height']:+6.2f} {r['err_yaw']:5.1f} "
                       f"{r['err_centre']:5.2f} {r['color_err_linear']:6.4f} {r['color_err_srgb']:6.4f}  {r['name']}")
             else:
-                print(f"{r['seed']:4d} {r['label']:9} {r['pixels']:6d} {0.0:6.3f} {r['baseline_iou']:6.3f}  (no match)")
+                print(f"{r['seed']:4d} {r['label']:9} {r['pixels']:6d} {r['visible']:4.2f} {0.0:6.3f} {r['baseline_iou']:6.3f}  (no match)")
         c = res["camera"]
         extra = f"; extra objects: {', '.join(res['extras'])}" if res["extras"] else ""
         print(f"     camera: dHeight {c['err_height']:+.3f} m, dPitch {c['err_pitch']:+.2f} deg, "
@@ -262,6 +265,8 @@ def print_report(results: list[dict[str, Any]], summary: dict[str, Any], times: 
     print(f"objects scored (>= min px): {s['objects']}, matched {s['matched']}, extra engine objects {s['extras']}")
     print(f"mean IoU3D (all GT, unmatched = 0): {s['iou_mean_all']:.3f}   (target >= {IOU_TARGET})")
     print(f"mean IoU3D (matched):               {s['iou_mean_matched']:.3f}")
+    print(f"mean IoU3D visible >= 90%: {s['iou_mean_unoccluded']:.3f} ({s['n_unoccluded']} objects); "
+          f"partly occluded: {s['iou_mean_occluded']:.3f} ({s['objects'] - s['n_unoccluded']} objects)")
     print(f"baseline AABB 5..95 pct (true camera): {s['baseline_iou_mean']:.3f}   (expected ~{IOU_BASELINE_EXPECTED})")
     print(f"colour error linear: mean {s['color_err_linear_mean']:.4f}, max {s['color_err_linear_max']:.4f}   "
           f"(target <= {COLOUR_TARGET}); sRGB: mean {s['color_err_srgb_mean']:.4f}, max {s['color_err_srgb_max']:.4f}")
@@ -279,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--width", type=int, default=960)
     ap.add_argument("--height", type=int, default=640)
     ap.add_argument("--min-px", type=int, default=400, help="score GT objects with at least this many pixels")
+    ap.add_argument("--depth-noise", type=float, default=0.0, metavar="S",
+                    help="multiply depth by (1 + S * N(0, 1)) per pixel (default 0: exact depth)")
     ap.add_argument("--keep", metavar="DIR", help="keep inputs and scene.json per seed under DIR/seed_N")
     ap.add_argument("--json", metavar="FILE", help="write per-object rows and the summary as JSON ('-' = stdout)")
     a = ap.parse_args(argv)
@@ -287,6 +294,10 @@ def main(argv: list[str] | None = None) -> int:
         base = Path(a.keep) if a.keep else Path(tmp)
         for seed in range(a.start, a.start + a.seeds):
             scene = make_scene(seed, a.width, a.height, a.objects)
+            if a.depth_noise > 0:
+                rng = np.random.default_rng(seed + 1_000_003)
+                noisy = scene.depth * (1.0 + a.depth_noise * rng.standard_normal(scene.depth.shape))
+                scene.depth = noisy.astype(np.float32)
             folder = base / f"seed_{seed}"
             paths = write_inputs(scene, folder)
             pred, dt = run_cli(paths, scene.intrinsics.focal_px, folder / "scene.json")

@@ -74,6 +74,7 @@ class GTObject:
     color_linear: list[float] = field(default_factory=list)  # mean of the visible rendered pixels
     color_srgb: list[float] = field(default_factory=list)  # linear_to_srgb(color_linear)
     pixels: int = 0
+    visible_fraction: float = 1.0  # visible pixels / pixels of the box alone (occlusion by other boxes)
     bbox_px: list[int] = field(default_factory=list)  # [u0, v0, u1, v1), visible pixels
 
     def to_dict(self) -> dict[str, Any]:
@@ -245,6 +246,7 @@ def make_scene(seed: int, width: int = 960, height: int = 640, n_objects: int = 
     t_g[far] = np.inf
     g = np.isfinite(t_g)
     t_best[g], inst[g], normal[g] = t_g[g], -1, (0.0, 1.0, 0.0)
+    alone: list[int] = []  # pixels of each box if nothing occluded it
     for k, (_, center, yaw, size) in enumerate(placed):
         # only the rays inside the projected box can hit it (all corners are in front of the camera)
         uvd = _project_world(_corners(center, yaw, size), r_cam, t_cam, intr)
@@ -252,6 +254,7 @@ def make_scene(seed: int, width: int = 960, height: int = 640, n_objects: int = 
         v0, v1 = max(int(uvd[:, 1].min()) - 1, 0), min(int(math.ceil(uvd[:, 1].max())) + 1, height)
         idx = (np.arange(v0, v1)[:, None] * width + np.arange(u0, u1)[None, :]).ravel()
         t, nrm = _cast(d_w[idx], t_cam, center, yaw, size)
+        alone.append(int(np.isfinite(t).sum()))
         win = t < t_best[idx]
         sel = idx[win]
         t_best[sel], inst[sel], normal[sel] = t[win], k, nrm[win]
@@ -285,7 +288,7 @@ def make_scene(seed: int, width: int = 960, height: int = 640, n_objects: int = 
             rotate=[0.0, float(yaw), 0.0], size=[float(x) for x in size],
             albedo_srgb=[float(x) for x in colours[k]],
             color_linear=[float(x) for x in mean_lin], color_srgb=[float(x) for x in linear_to_srgb(mean_lin)],
-            pixels=int(m.sum()),
+            pixels=int(m.sum()), visible_fraction=float(m.sum() / max(alone[k], 1)),
             bbox_px=[int(uu.min()), int(vv.min()), int(uu.max()) + 1, int(vv.max()) + 1] if m.any() else [0, 0, 0, 0],
         ))
     camera = {"translate": [0.0, cam_h, 0.0], "rotate": [pitch, 0.0, roll], "height_m": cam_h,
