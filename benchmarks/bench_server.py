@@ -39,10 +39,36 @@ def two_megapixel(src: Path, dst: Path) -> Path:
     return dst
 
 
+def measure_cancel(client: ServerClient, photo: Path) -> float:
+    """Seconds from cancel() to the JobCancelled of an analyze cancelled 0.3 s into its networks."""
+    import threading
+
+    from img2maya.client import JobCancelled
+
+    sent: list[float] = []
+
+    def on_progress(stage: str, fraction: float) -> None:
+        if stage == "segmentation" and not sent:
+            def later() -> None:
+                time.sleep(0.3)
+                sent.append(time.perf_counter())
+                client.cancel()
+            sent.append(0.0)
+            threading.Thread(target=later, daemon=True).start()
+
+    try:
+        client.analyze(str(photo), on_progress=on_progress)
+    except JobCancelled:
+        return time.perf_counter() - sent[-1]
+    raise RuntimeError("the analyze finished before the cancel reached it")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--photo", type=Path, default=SHARED / "samples" / "street_london_bus.jpg")
     ap.add_argument("--photo2", type=Path, default=SHARED / "samples" / "indoor_room_windows.jpg")
+    ap.add_argument("--photo3", type=Path, default=SHARED / "samples" / "indoor_classroom_nyu.jpg",
+                    help="photo analysed and cancelled mid-network (cancel latency)")
     ap.add_argument("--models-dir", type=Path, default=SHARED / "models")
     ap.add_argument("--repeat", type=int, default=5, help="regenerate runs (median reported)")
     ap.add_argument("--recursion", type=int, default=2)
@@ -51,6 +77,7 @@ def main() -> int:
 
     photo = two_megapixel(args.photo, OUT / "bench_2mp_a.jpg")
     photo2 = two_megapixel(args.photo2, OUT / "bench_2mp_b.jpg")
+    photo3 = two_megapixel(args.photo3, OUT / "bench_2mp_c.jpg")
     cache = OUT / "cache"
     shutil.rmtree(cache, ignore_errors=True)
     env = dict(os.environ, IMG2MAYA_CACHE=str(cache), IMG2MAYA_MODELS=str(args.models_dir))
@@ -74,6 +101,8 @@ def main() -> int:
                         ref=first["id"], recursion=args.recursion)
             regen.append(rows[-1][1])
         assert res["cached"] is True
+        cancel_latency = measure_cancel(client, photo3)
+        timed("analyze after a cancel (networks)", client.analyze, str(photo3))
     finally:
         client.close()
 
@@ -88,6 +117,7 @@ def main() -> int:
         print(f"{label:45s} {wall:9.3f}  {stages}")
     print(f"regenerate recursion={args.recursion}: median {statistics.median(regen):.3f} s, "
           f"min {min(regen):.3f} s over {len(regen)} runs (target <= 0.2 s)")
+    print(f"cancel during the segmentation network: 'cancelled' received {cancel_latency * 1000:.1f} ms after cancel()")
     print(f"objects in the scene: {len(first['scene'].get('objects', []))}")
     return 0
 
