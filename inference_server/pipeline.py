@@ -46,8 +46,14 @@ def _sub(progress: Progress | None, lo: float, hi: float) -> Progress | None:
 
 
 def infer(photo: Photo, seg_model: str | None, depth_model: str | None, models_dir: str | None = None,
-          progress: Progress | None = None) -> tuple[Segmentation | None, DepthMap | None]:
-    """Run the networks on the analysed photo; a model of None is skipped (its result is None)."""
+          progress: Progress | None = None, *, sky_from: Segmentation | None = None, focal_px: float | None = None,
+          fov_deg: float | None = None) -> tuple[Segmentation | None, DepthMap | None]:
+    """Run the networks on the analysed photo; a model of None is skipped (its result is None).
+
+    The depth network gets the photo's focal length in analysed pixels (user > EXIF > default: it
+    makes a metric model's scale right) and the sky of the segmentation (this run's, else
+    `sky_from`, e.g. the user's own labels), where depth is set to "none".
+    """
     api = _api()
     seg = depth = None
     try:
@@ -58,7 +64,9 @@ def infer(photo: Photo, seg_model: str | None, depth_model: str | None, models_d
         if depth_model is not None:
             if progress:
                 progress("depth", 0.5 if seg_model is not None else 0.0)
-            depth = api.estimate_depth(photo.rgb, model=depth_model, models_dir=models_dir)
+            f = intrinsics(photo, focal_px=focal_px, fov_deg=fov_deg).focal_px
+            depth = api.estimate_depth(photo.rgb, model=depth_model, models_dir=models_dir,
+                                       sky_mask=seg if seg is not None else sky_from, focal_px=f)
     except ImportError as exc:  # a framework (torch / tensorflow / LiteRT) missing at run time
         raise UserError(f"the networks are not available ({' '.join(str(exc).split())}): {NETWORKS_HINT}") from None
     if progress:
@@ -179,7 +187,8 @@ def run(photo_path: str | os.PathLike[str], *, labels_path: str | os.PathLike[st
         api = _api()
         seg_id = (seg_model or api.DEFAULT_SEG) if need_seg else None
         depth_id = (depth_model or api.DEFAULT_DEPTH) if need_depth else None
-        net_seg, net_depth = infer(photo, seg_id, depth_id, models_dir=models_dir, progress=_sub(progress, 0.02, 0.6))
+        net_seg, net_depth = infer(photo, seg_id, depth_id, models_dir=models_dir, progress=_sub(progress, 0.02, 0.6),
+                                   sky_from=seg, focal_px=focal_px, fov_deg=fov_deg)
         if need_seg:
             seg = net_seg
             if options.recursion > 0 and seg_id is not None:

@@ -122,8 +122,9 @@ class _FakeApi(types.ModuleType):
         self.calls.append(("segment", model, rgb.shape))
         return Segmentation(labels=self._labels.astype(np.int32), names=list(NAMES), model=model)
 
-    def estimate_depth(self, rgb, model, models_dir=None):
+    def estimate_depth(self, rgb, model, models_dir=None, sky_mask=None, *, focal_px=None):
         self.calls.append(("depth", model, rgb.shape))
+        self.depth_kwargs = {"sky_mask": sky_mask, "focal_px": focal_px}
         return DepthMap(depth=self._z, kind="metric", model=model)
 
 
@@ -142,11 +143,17 @@ def test_networks_fill_in_what_the_user_did_not_bring(fake_api):
     s, api = fake_api
     sc = pipeline.run(s.photo)
     assert [c[:2] for c in api.calls] == [("segment", "fake-seg"), ("depth", "fake-depth")]
+    assert api.depth_kwargs["sky_mask"].model == "fake-seg"  # this run's segmentation
+    assert api.depth_kwargs["focal_px"] == pytest.approx(48 * 3**0.5)  # default 60 degrees at 96 px
     assert api.calls[0][2] == (64, 96, 3)
     assert sc["source"]["models"] == {"segmentation": "fake-seg", "depth": "fake-depth"}
     api.calls.clear()
-    sc = pipeline.run(s.photo, labels_path=s.labels, names_path=s.names, depth_model="other-depth")
+    sc = pipeline.run(s.photo, labels_path=s.labels, names_path=s.names, depth_model="other-depth", fov_deg=90.0)
     assert [c[:2] for c in api.calls] == [("depth", "other-depth")]
+    # the user's labels tell the depth network where the sky is; the focal is in analysed pixels
+    assert api.depth_kwargs["sky_mask"].model == "user"
+    assert np.array_equal(api.depth_kwargs["sky_mask"].labels, s.label_ids)
+    assert api.depth_kwargs["focal_px"] == pytest.approx(48.0)
     assert sc["source"]["models"] == {"segmentation": "user", "depth": "other-depth"}
     api.calls.clear()
     sc = pipeline.run(s.photo, depth_path=s.depth, seg_model="other-seg")
@@ -174,3 +181,20 @@ def test_networks_unavailable_says_how_to_go_on(tmp_path, monkeypatch):
     # the user's own labels and depth need no network at all
     sc = pipeline.run(s.photo, labels_path=s.labels, names_path=s.names, depth_path=s.depth)
     assert sc["source"]["models"]["depth"] == "user"
+
+
+@pytest.mark.shared
+def test_real_networks_on_a_sample(samples_dir, models_dir):
+    """The shipped default networks (LiteRT) end to end on a real photo; recursion uses resegment."""
+    from inference_server.inference import api
+
+    if not (api.available(api.DEFAULT_SEG, models_dir) and api.available(api.DEFAULT_DEPTH, models_dir)):
+        pytest.skip(f"default models not in {models_dir}")
+    photo = samples_dir / "landscape_sunflowers_sky.jpg"
+    sc = pipeline.run(photo, models_dir=str(models_dir), options=SceneOptions(recursion=1))
+    scene.validate(sc)
+    assert sc["source"]["models"] == {"segmentation": api.DEFAULT_SEG, "depth": api.DEFAULT_DEPTH}
+    assert (sc["source"]["width"], sc["source"]["height"]) == (2047, 1362)
+    labels = {o["label"] for o in sc["objects"]}
+    assert "sky" in labels and len(sc["objects"]) >= 3
+    assert any(o.get("children") for o in sc["objects"])
