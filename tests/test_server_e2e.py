@@ -50,3 +50,16 @@ def test_analyze_then_regenerate_a_real_photo(real_client, samples_dir: Path, tm
     scene_mod.validate(again["scene"])
     assert again["scene"]["camera"] == first["scene"]["camera"]
     assert again["files"]["labels"] == first["files"]["labels"]
+
+
+def test_analyze_without_depth_and_regenerate_by_path(real_client, samples_dir: Path) -> None:
+    from inference_server import scene as scene_mod
+
+    photo = samples_dir / "voc_sheep_grass_rgb.png"
+    first = real_client.analyze(str(photo), depth_model="none", recursion=1)
+    scene_mod.validate(first["scene"])
+    assert first["scene"]["source"]["models"]["depth"] == "none"
+    assert first["files"]["depth"] is None and first["files"]["depth_preview"] is None
+    again = real_client.regenerate(str(photo), depth_model="none", options={"color_stat": "median"})
+    assert again["cached"] is True and again["photo_sha256"] == first["photo_sha256"]
+    scene_mod.validate(again["scene"])
