@@ -204,7 +204,7 @@ class _Progress:
         from tqdm import tqdm
 
         self.bar = tqdm(total=100, desc=label, file=sys.stderr, leave=False,
-                        bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}")
+                        bar_format="{l_bar}{bar}| {elapsed}{postfix}")
 
         def update(stage: str, frac: float) -> None:
             n = int(round(100 * min(max(frac, 0.0), 1.0)))
