@@ -26,6 +26,7 @@ from .shapes import ShapeSpec
 P_LO, P_HI = 2.0, 98.0
 _WIDEN = 1.0 / ((P_HI - P_LO) / 100.0)  # span of a uniform distribution from its p2..p98 span
 THIN_FRACTION = 0.12
+SHORT_FRACTION = 0.5  # measured depth below this fraction of a class's own prior is taken as hidden
 MIN_SIZE = 0.01
 
 
@@ -192,6 +193,14 @@ def fit_box(points: np.ndarray, spec: ShapeSpec, cam_pos: np.ndarray, *, yaw: fl
             thin = int(np.argmax(along))
         elif any(is_thin):
             thin = int(is_thin.index(True))
+        elif not spec.depth_from_width:
+            # A specific class prior (a car is 4.5 m long): the axis along the view ray is the one
+            # that hides its extent (a sliver of side face); far shorter than the prior -> prior.
+            view = np.asarray(p.mean(axis=0) - cam_pos)
+            along = [abs(view[0] * c - view[2] * s), abs(view[0] * s + view[2] * c)]
+            k = int(np.argmax(along))
+            if ext[k] < SHORT_FRACTION * _prior_depth(spec, ext[1 - k]):
+                thin = k
     if thin is not None:
         other = ext[1 - thin]
         prior = spec.size[2] if spec.slab else _prior_depth(spec, other)
