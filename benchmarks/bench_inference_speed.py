@@ -1,0 +1,116 @@
+"""Speed of the shipped networks and of the whole `img2maya scene` on a 2 MP photo (CPU, 2 threads).
+
+Stages, in-process: photo load (imageio.load_photo), segmentation (api.segment), depth
+(api.estimate_depth with the sky mask), scene analysis (pipeline.analyse, when the engine exists).
+"cold" = the first call in a fresh process (model load included); "warm" = the best of the following
+calls (what the server pays per photo). Separately, the wall time of whole `img2maya scene` processes
+(interpreter start, imports, model load, everything), the number a CLI user sees.
+
+    .venv/bin/python benchmarks/bench_inference_speed.py [--shared ../shared] [--photo P] [--repeat 3]
+                                                        [--no-subprocess]
+
+The photo defaults to ../shared/samples/street_london_bus.jpg resized to 1733x1152 (2.0 MP) in a
+temporary folder. Targets (issue): whole scene <= 6 s cold, <= 1 s warm in the server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    t0 = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, out
+
+
+def make_photo(src: Path, dst: Path, pixels: int = 2_000_000) -> Path:
+    from PIL import Image
+
+    im = Image.open(src).convert("RGB")
+    s = (pixels / (im.width * im.height)) ** 0.5
+    im.resize((round(im.width * s), round(im.height * s)), Image.BILINEAR).save(dst, quality=92)
+    return dst
+
+
+def in_process(photo: Path, models: Path, repeat: int) -> list[dict[str, float]]:
+    from inference_server.imageio import load_photo
+    from inference_server.inference import api
+
+    try:
+        from inference_server import pipeline
+        from inference_server.analysis.engine import SceneOptions
+    except ImportError:
+        pipeline = None  # type: ignore[assignment]
+    rows = []
+    for _ in range(repeat + 1):
+        row: dict[str, float] = {}
+        row["load"], ph = _timed(lambda: load_photo(photo))
+        row["segment"], seg = _timed(lambda ph=ph: api.segment(ph.rgb, models_dir=models))
+        row["depth"], depth = _timed(lambda ph=ph, seg=seg: api.estimate_depth(ph.rgb, models_dir=models, sky_mask=seg))
+        if pipeline is not None:
+            row["analysis"], _ = _timed(lambda ph=ph, seg=seg, depth=depth: pipeline.analyse(ph, seg, depth, SceneOptions()))
+        row["total"] = sum(row.values())
+        rows.append(row)
+    return rows
+
+
+def subprocess_runs(photo: Path, models: Path, repeat: int, out_dir: Path) -> list[float]:
+    exe = Path(sys.executable).with_name("img2maya")
+    cmd = [str(exe) if exe.exists() else "img2maya", "scene", str(photo), "-o", str(out_dir / "scene.json"),
+           "--models-dir", str(models), "-q"]
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        r = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+        times.append(time.perf_counter() - t0)
+        if r.returncode != 0:
+            print(f"img2maya scene failed ({r.returncode}): {r.stderr.strip()[-300:]}")
+            return []
+    return times
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--shared", default=str(ROOT.parent / "shared"))
+    ap.add_argument("--photo", default=None, help="photo to time (default: a 2 MP street photo)")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--no-subprocess", action="store_true", help="skip the whole-process `img2maya scene` runs")
+    args = ap.parse_args(argv)
+    shared = Path(args.shared)
+    models = shared / "models"
+    with tempfile.TemporaryDirectory() as tmp:
+        photo = Path(args.photo) if args.photo else make_photo(shared / "samples" / "street_london_bus.jpg",
+                                                                Path(tmp) / "street_2mp.jpg")
+        from PIL import Image
+
+        w, h = Image.open(photo).size
+        print(f"photo {photo.name}: {w}x{h} ({w * h / 1e6:.2f} MP), cpu count {os.cpu_count()}\n")
+        rows = in_process(photo, models, args.repeat)
+        stages = list(rows[0])
+        print("| stage | cold (1st call, s) | warm (best of next, s) | warm (median, s) |")
+        print("|---|---|---|---|")
+        for s in stages:
+            warm = sorted(r[s] for r in rows[1:])
+            print(f"| {s} | {rows[0][s]:.3f} | {warm[0]:.3f} | {warm[len(warm) // 2]:.3f} |")
+        if not args.no_subprocess:
+            times = subprocess_runs(photo, models, args.repeat, Path(tmp))
+            if times:
+                print(f"\nwhole `img2maya scene` process, {len(times)} runs (s): "
+                      + ", ".join(f"{t:.2f}" for t in times) + f"; best {min(times):.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
