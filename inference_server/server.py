@@ -57,9 +57,10 @@ class Pipeline(Protocol):
 
     def load_photo(self, path: str) -> Any: ...
     def default_models(self) -> tuple[str, str | None]: ...
-    def infer_options(self, photo: Any) -> dict[str, Any]: ...
-    def infer(self, photo: Any, seg_model: str, depth_model: str | None,
-              progress: Callable[[str, float], None]) -> tuple[Any, Any]: ...
+    def infer_options(self, photo: Any, depth_model: str | None, focal_px: float | None,
+                      fov_deg: float | None) -> dict[str, Any]: ...
+    def infer(self, photo: Any, seg_model: str, depth_model: str | None, progress: Callable[[str, float], None],
+              focal_px: float | None = None, fov_deg: float | None = None) -> tuple[Any, Any]: ...
     def make_options(self, recursion: int, options: dict[str, Any]) -> Any: ...
     def analyse(self, photo: Any, seg: Any, depth: Any, options: Any, *, focal_px: float | None,
                 fov_deg: float | None, progress: Callable[[str, float], None],
@@ -84,15 +85,25 @@ class RealPipeline:
 
         return str(api.DEFAULT_SEG), (str(api.DEFAULT_DEPTH) if api.DEFAULT_DEPTH else None)
 
-    def infer_options(self, photo: Any) -> dict[str, Any]:
-        # The networks see photo.rgb: its size (set by load_photo's analysis downscale) is what matters.
-        return {"shape": list(photo.rgb.shape)}
+    def infer_options(self, photo: Any, depth_model: str | None, focal_px: float | None,
+                      fov_deg: float | None) -> dict[str, Any]:
+        """What the networks' output depends on besides photo and models: the analysed size (set by
+        load_photo's downscale) and, with a depth model, the focal length it is given (a metric
+        model's scale follows it)."""
+        opts: dict[str, Any] = {"shape": list(photo.rgb.shape)}
+        if depth_model is not None:
+            from . import pipeline
 
-    def infer(self, photo: Any, seg_model: str, depth_model: str | None,
-              progress: Callable[[str, float], None]) -> tuple[Any, Any]:
+            opts["depth_focal_px"] = round(float(pipeline.intrinsics(photo, focal_px=focal_px,
+                                                                     fov_deg=fov_deg).focal_px), 2)
+        return opts
+
+    def infer(self, photo: Any, seg_model: str, depth_model: str | None, progress: Callable[[str, float], None],
+              focal_px: float | None = None, fov_deg: float | None = None) -> tuple[Any, Any]:
         from . import pipeline
 
-        return pipeline.infer(photo, seg_model, depth_model, models_dir=self.models_dir, progress=progress)
+        return pipeline.infer(photo, seg_model, depth_model, models_dir=self.models_dir, progress=progress,
+                              focal_px=focal_px, fov_deg=fov_deg)
 
     def make_options(self, recursion: int, options: dict[str, Any]) -> Any:
         import dataclasses
@@ -525,9 +536,8 @@ class Server:
         timings["load"] = time.perf_counter() - t0
         self._check(job)
         seg_model, depth_model = self._models(req)
-        from .cache import cache_key
-
-        key = cache_key(photo.sha256, seg_model, depth_model, self.pipeline.infer_options(photo))
+        focal_px, fov_deg = _num(req, "focal_px"), _num(req, "fov_deg")
+        key = self._key(photo, seg_model, depth_model, focal_px, fov_deg)
         t = time.perf_counter()
         entry = self.cache.get(key)
         cached = entry is not None
@@ -535,7 +545,7 @@ class Server:
             seg, depth = entry.seg, entry.depth
         else:
             progress("inference", 0.0)
-            seg, depth = self.pipeline.infer(photo, seg_model, depth_model, progress)
+            seg, depth = self.pipeline.infer(photo, seg_model, depth_model, progress, focal_px, fov_deg)
             # Cached before the cancel check: a finished network output is never thrown away.
             self.cache.put(key, seg, depth, meta={"photo": str(req["photo"]), "sha256": photo.sha256})
             self._check(job)
@@ -580,14 +590,26 @@ class Server:
             return ctx
         photo = self._load_photo(str(req["photo"]))
         seg_model, depth_model = self._models(req)
+        earlier = self._done.get("sha:" + photo.sha256)
+        if earlier is not None and (earlier["seg_model"], earlier["depth_model"]) == (seg_model, depth_model):
+            # The network output of this server's last analyze of the photo, whatever focal it had.
+            return {**earlier, "photo": str(req["photo"])}
+        ctx = {"photo": str(req["photo"]), "sha256": photo.sha256, "seg_model": seg_model,
+               "depth_model": depth_model}
+        # Analysed by an earlier server (the cache is on disk): with this request's focal, or the default.
+        keys = [self._key(photo, seg_model, depth_model, _num(req, "focal_px"), _num(req, "fov_deg")),
+                self._key(photo, seg_model, depth_model, None, None)]
+        for key in keys:
+            if self.cache.get(key) is not None:
+                return {**ctx, "key": key}
+        return {**ctx, "key": keys[0]}
+
+    def _key(self, photo: Any, seg_model: str, depth_model: str | None, focal_px: float | None,
+             fov_deg: float | None) -> str:
         from .cache import cache_key
 
-        key = cache_key(photo.sha256, seg_model, depth_model, self.pipeline.infer_options(photo))
-        earlier = self._done.get("sha:" + photo.sha256)
-        if earlier is not None and earlier["key"] == key:
-            return {**earlier, "photo": str(req["photo"])}
-        return {"photo": str(req["photo"]), "key": key, "sha256": photo.sha256, "seg_model": seg_model,
-                "depth_model": depth_model}
+        options = self.pipeline.infer_options(photo, depth_model, focal_px, fov_deg)
+        return cache_key(photo.sha256, seg_model, depth_model, options)
 
     def _finish(self, job: Job, photo: Any, seg: Any, depth: Any, ctx: dict[str, Any],
                 timings: dict[str, float], t0: float, *, cached: bool,

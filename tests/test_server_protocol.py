@@ -199,6 +199,7 @@ def test_cancel_without_target_cancels_everything(tmp_path: Path) -> None:
     try:
         photo = make_photo(tmp_path / "p.png")
         w.send({"id": "j1", "type": "analyze", "photo": str(photo)})
+        w.until("progress", "j1")  # j1 is running
         w.send({"id": "j2", "type": "analyze", "photo": str(photo)})
         w.until("queued", "j2")
         w.send({"id": "c", "type": "cancel"})
@@ -266,3 +267,21 @@ def test_cancel_answers_at_once_even_inside_an_uninterruptible_network(tmp_path:
         assert [m for m in before if m.get("id") == "n"] == []
     finally:
         assert w.close() == 0
+
+
+def test_the_depth_focal_is_part_of_the_key_but_regenerate_never_reruns(wire: Wire, tmp_path: Path) -> None:
+    photo = str(make_photo(tmp_path / "p.png"))
+    wire.send({"id": 1, "type": "analyze", "photo": photo, "focal_px": 50})
+    assert wire.until("result", 1)[0]["scene"]["depth_max"] == 5.0
+    wire.send({"id": 2, "type": "analyze", "photo": photo, "focal_px": 80})  # new focal: depth re-run
+    second = wire.until("result", 2)[0]
+    assert (second["cached"], second["scene"]["depth_max"]) == (False, 8.0)
+    assert network_runs(tmp_path) == 2
+    wire.send({"id": 3, "type": "regenerate", "photo": photo, "focal_px": 120})  # last analyze's output
+    third = wire.until("result", 3)[0]
+    assert (third["cached"], third["scene"]["depth_max"], third["scene"]["focal_px"]) == (True, 8.0, 120.0)
+    wire.send({"id": 4, "type": "regenerate", "ref": 1})
+    assert wire.until("result", 4)[0]["scene"]["depth_max"] == 5.0
+    wire.send({"id": 5, "type": "analyze", "photo": photo, "focal_px": 50, "depth_model": "none"})
+    assert wire.until("result", 5)[0]["cached"] is False  # other models: another entry
+    assert network_runs(tmp_path) == 3

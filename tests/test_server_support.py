@@ -41,10 +41,12 @@ class FakePipeline:
     def default_models(self) -> tuple[str, str | None]:
         return "fake-seg", "fake-depth"
 
-    def infer_options(self, photo: Any) -> dict[str, Any]:
-        return {"shape": list(photo.rgb.shape)}
+    def infer_options(self, photo: Any, depth_model: str | None, focal_px: float | None,
+                      fov_deg: float | None) -> dict[str, Any]:
+        return {"shape": list(photo.rgb.shape), "focal": focal_px if depth_model else None}
 
-    def infer(self, photo: Any, seg_model: str, depth_model: str | None, progress: Any) -> tuple[Any, Any]:
+    def infer(self, photo: Any, seg_model: str, depth_model: str | None, progress: Any,
+              focal_px: float | None = None, fov_deg: float | None = None) -> tuple[Any, Any]:
         counter = os.environ.get("IMG2MAYA_FAKE_COUNTER")
         if counter:
             with open(counter, "a", encoding="utf-8") as fh:
@@ -59,7 +61,8 @@ class FakePipeline:
         rgb = photo.rgb.astype(np.int32)
         labels = (rgb.sum(axis=2) * 3 // (3 * 256)).astype(np.int32)  # 3 brightness classes
         h, w = labels.shape
-        depth = np.repeat(np.linspace(10.0, 1.0, h, dtype=np.float32)[:, None], w, axis=1)
+        far = 10.0 * (focal_px / 100.0 if focal_px else 1.0)  # a "metric" net: scale follows the focal
+        depth = np.repeat(np.linspace(far, 1.0, h, dtype=np.float32)[:, None], w, axis=1)
         conf = np.full((h, w), 0.75, np.float32)
         progress("depth", 1.0)
         return (Segmentation(labels=labels, names=["dark", "mid", "bright"], model=seg_model, confidence=conf),
