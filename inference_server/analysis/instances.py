@@ -62,6 +62,14 @@ def depth_edges(depth: np.ndarray, jump: float = DEPTH_JUMP_LOG, ratio: float = 
             b = np.abs(L[(i + 3,) + rest] - L[(i + 1,) + rest])
         side = np.nan_to_num(np.fmax(a, b), nan=0.0)
         hit = si > ratio * side
+        # A surface seen at a grazing angle (the top of a car) has a steep slope right up to its
+        # far edge, which defeats the ratio test there; continuing that slope by one pixel from
+        # each side still misses the other side by a clear jump.
+        # A step between two pixels shows as second differences of opposite sign on both of them.
+        with np.errstate(invalid="ignore"):
+            d2 = [np.abs(L[(i + o + 1,) + rest] - 2 * L[(i + o,) + rest] + L[(i + o - 1,) + rest]) for o in (-1, 0, 1)]
+        bend = np.fmax(np.fmin(d2[0], d2[1]), np.fmin(d2[1], d2[2]))
+        hit |= np.nan_to_num(bend, nan=0.0) > 2.0 * jump
         e[(i[hit],) + tuple(r[hit] for r in rest)] = True
     return edges
 
