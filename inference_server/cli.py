@@ -130,16 +130,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _register_optional(module_name: str, sub: Any) -> None:
-    """Add another module's sub-commands when it is installed (a missing one is skipped)."""
+    """Add another module's sub-commands when it is installed. A missing module is skipped; a
+    broken one too (with a warning), so that `img2maya scene` keeps working whatever it is."""
     try:
         if importlib.util.find_spec(module_name) is None:
             return
         module = importlib.import_module(module_name)
+        register = getattr(module, "register", None)
+        if register is not None:
+            register(sub)
     except ImportError:
         return
-    register = getattr(module, "register", None)
-    if register is not None:
-        register(sub)
+    except Exception as exc:  # noqa: BLE001
+        print(f"{PROG}: warning: commands of {module_name} unavailable ({type(exc).__name__}: "
+              f"{' '.join(str(exc).split())})", file=sys.stderr)
 
 
 # ---- scene -------------------------------------------------------------------------------------
@@ -249,8 +253,8 @@ def _depth_args(args: argparse.Namespace) -> tuple[str | None, str | None]:
     return depth_file, depth_model
 
 
-def _one_photo(image: str, out: Path, args: argparse.Namespace, depth_file: str | None, depth_model: str | None,
-               progress: _Progress) -> dict[str, Any]:
+def _one_photo(image: str, out: Path, args: argparse.Namespace, options: Any, depth_file: str | None,
+               depth_model: str | None, progress: _Progress) -> dict[str, Any]:
     from . import pipeline
     from .builders import export
 
@@ -258,7 +262,7 @@ def _one_photo(image: str, out: Path, args: argparse.Namespace, depth_file: str 
     try:
         scene = pipeline.run(image, labels_path=args.labels, names_path=args.label_names, depth_path=depth_file,
                              depth_kind=args.depth_kind, depth_scale=args.depth_scale, seg_model=args.seg,
-                             depth_model=depth_model, models_dir=args.models_dir, options=_options(args),
+                             depth_model=depth_model, models_dir=args.models_dir, options=options,
                              focal_px=args.focal_px, fov_deg=args.fov_deg, progress=update)
         if update:
             update("writing", 0.99)
@@ -273,21 +277,32 @@ def _count(objects: list[dict[str, Any]]) -> int:
 
 
 def cmd_scene(args: argparse.Namespace) -> int:
+    """Every photo independently: a failing one is reported and the others still run.
+
+    Status 0 when all were written, 2 when one failed on its input, 1 when one hit a bug.
+    """
     images = list(args.images)
     if len(images) > 1 and (args.labels or args.label_names or (args.depth and os.path.exists(args.depth))):
         raise UserError("--labels/--label-names/--depth FILE belong to one photo: give one IMAGE with them")
     outputs = _plan_outputs(images, args.output, args.format)
     depth_file, depth_model = _depth_args(args)
+    options = _options(args)
     progress = _Progress(enabled=not args.quiet and sys.stderr.isatty())
-    failed = 0
+    failed = bugs = 0
     for image, out in zip(images, outputs, strict=True):
         t0 = time.perf_counter()
         try:
-            scene = _one_photo(image, out, args, depth_file, depth_model, progress)
+            scene = _one_photo(image, out, args, options, depth_file, depth_model, progress)
         except (UserError, OSError, MemoryError) as exc:
             failed += 1
             msg = _message(exc)
             _error(f"{image}: {msg}" if len(images) > 1 and image not in msg else msg)
+            continue
+        except Exception as exc:  # noqa: BLE001 - one photo's bug must not lose the batch
+            if len(images) == 1:
+                raise
+            failed, bugs = failed + 1, bugs + 1
+            _internal(exc, prefix=f"{image}: ")
             continue
         if not args.quiet:
             for w in scene.get("warnings", []):
@@ -296,7 +311,7 @@ def cmd_scene(args: argparse.Namespace) -> int:
                   file=sys.stderr)
     if failed and len(images) > 1:
         _error(f"{failed} of {len(images)} photos failed")
-    return 2 if failed else 0
+    return 1 if bugs else 2 if failed else 0
 
 
 # ---- entry point -------------------------------------------------------------------------------
@@ -312,6 +327,14 @@ def _message(exc: BaseException) -> str:
 
 def _error(message: str) -> None:
     print(f"{PROG}: error: {message}", file=sys.stderr)
+
+
+def _internal(exc: BaseException, prefix: str = "") -> None:
+    """A bug: one line, and the traceback only when IMG2MAYA_DEBUG is set."""
+    if os.environ.get(DEBUG_ENV):
+        traceback.print_exception(exc)
+    _error(f"{prefix}internal error ({type(exc).__name__}: {' '.join(str(exc).split())}); "
+           f"rerun with {DEBUG_ENV}=1 for the traceback and please report it")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -334,10 +357,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _error("interrupted")
         return 130
     except Exception as exc:  # noqa: BLE001 - a bug: one line, the traceback on request
-        if os.environ.get(DEBUG_ENV):
-            traceback.print_exc()
-        _error(f"internal error ({type(exc).__name__}: {' '.join(str(exc).split())}); "
-               f"rerun with {DEBUG_ENV}=1 for the traceback and please report it")
+        _internal(exc)
         return 1
 
 

@@ -96,8 +96,9 @@ def check_ids(labels: np.ndarray, names: list[str], labels_what: str = "labels",
     if labels.size and int(labels.max()) >= len(names):
         bad = np.unique(labels[labels >= len(names)])
         shown = ", ".join(str(int(b)) for b in bad[:5]) + (", ..." if bad.size > 5 else "")
-        raise UserError(f"{labels_what} use id(s) {shown} but {names_what} list only {len(names)} names "
-                        f"(ids 0..{len(names) - 1})")
+        n = len(names)
+        raise UserError(f"{labels_what} use id(s) {shown} but {names_what} list only {n} name{'s' * (n != 1)} "
+                        f"(ids 0..{n - 1})")
 
 
 def analyse(photo: Photo, seg: Segmentation, depth: DepthMap | None, options: SceneOptions, *,

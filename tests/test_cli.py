@@ -219,7 +219,7 @@ def test_ids_beyond_names(tmp_path, capsys):
     s = street(tmp_path)
     s.names.write_text("sky\n")
     rc, _, err = _run(capsys, *_scene_args(s, tmp_path / "out.json"))
-    _assert_one_line_error(rc, err, r"use id\(s\) 1, 2 but label names .* list only 1 names")
+    _assert_one_line_error(rc, err, r"use id\(s\) 1, 2 but label names .* list only 1 name \(ids 0..0\)")
 
 
 @pytest.mark.parametrize("fill", [np.nan, np.inf, 0.0])
@@ -271,15 +271,20 @@ def test_argparse_rejects_bad_numbers(tmp_path, capsys):
 # ---- batch -------------------------------------------------------------------------------------------------
 
 
-def test_batch_reports_each_failure_and_writes_the_rest(tmp_path, capsys, monkeypatch):
+def _fake_networks(monkeypatch, s):
     from test_pipeline import _FakeApi
 
-    s = street(tmp_path)
-    api = _FakeApi(s.label_ids, s.z)
-    monkeypatch.setitem(sys.modules, "inference_server.inference.api", api)
     import inference_server.inference as pkg
 
+    api = _FakeApi(s.label_ids, s.z)
+    monkeypatch.setitem(sys.modules, "inference_server.inference.api", api)
     monkeypatch.setattr(pkg, "api", api, raising=False)
+    return api
+
+
+def test_batch_reports_each_failure_and_writes_the_rest(tmp_path, capsys, monkeypatch):
+    s = street(tmp_path)
+    api = _fake_networks(monkeypatch, s)
     a = tmp_path / "a.png"
     Image.fromarray(s.rgb).save(a)
     (tmp_path / "sub").mkdir()
@@ -310,6 +315,34 @@ def test_batch_rules(tmp_path, capsys):
     # one photo into a folder
     rc, _, err = _run(capsys, *_scene_args(s, tmp_path / "folder/", "--format", "gltf", "-q"))
     assert rc == 0 and (tmp_path / "folder" / "street.gltf").stat().st_size > 100
+
+
+def test_internal_error_is_one_line_and_batch_goes_on(tmp_path, capsys, monkeypatch):
+    from inference_server import pipeline
+
+    s = street(tmp_path)
+    real_run = pipeline.run
+
+    def flaky(photo, **kw):
+        if "boom" in str(photo):
+            raise ZeroDivisionError("a bug")
+        return real_run(photo, **kw)
+
+    monkeypatch.setattr(pipeline, "run", flaky)
+    boom = tmp_path / "boom.png"
+    boom.write_bytes(s.photo.read_bytes())
+    rc, _, err = _run(capsys, "scene", boom, "--depth", "none", "-o", tmp_path / "one.json")
+    assert rc == 1 and err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("img2maya: error: internal error (ZeroDivisionError: a bug); rerun with IMG2MAYA_DEBUG=1")
+    monkeypatch.setenv("IMG2MAYA_DEBUG", "1")
+    rc, _, err = _run(capsys, "scene", boom, "--depth", "none", "-o", tmp_path / "one.json")
+    assert rc == 1 and "Traceback" in err
+    monkeypatch.delenv("IMG2MAYA_DEBUG")
+    _fake_networks(monkeypatch, s)
+    rc, _, err = _run(capsys, "scene", boom, s.photo, "--depth", "none", "-o", tmp_path / "out/")
+    assert rc == 1
+    assert f"img2maya: error: {boom}: internal error (ZeroDivisionError" in err
+    assert "img2maya: error: 1 of 2 photos failed" in err
 
 
 # ---- 50 megapixels -----------------------------------------------------------------------------------------
@@ -381,3 +414,16 @@ def test_console_script_error_is_one_line(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "inference_server.cli", "--version"], capture_output=True,
                           text=True, env=_env(), timeout=120)
     assert proc.returncode == 0 and proc.stdout.strip() == f"img2maya {__version__}"
+
+
+def test_broken_sibling_command_module_does_not_break_scene(tmp_path, capsys, monkeypatch):
+    from inference_server import cli
+
+    (tmp_path / "broken_cmds.py").write_text("raise RuntimeError('half-written module')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(cli, "_OTHER_COMMANDS", ("broken_cmds", "no_such_module_xyz"))
+    s = street(tmp_path)
+    rc, _, err = _run(capsys, *_scene_args(s, tmp_path / "out.json", "-q"))
+    assert rc == 0 and (tmp_path / "out.json").exists()
+    assert err.strip() == ("img2maya: warning: commands of broken_cmds unavailable "
+                           "(RuntimeError: half-written module)")

@@ -174,7 +174,10 @@ def test_progress_is_monotonic_and_ends_near_one(fake_api):
 
 def test_networks_unavailable_says_how_to_go_on(tmp_path, monkeypatch):
     s = street(tmp_path)
+    import inference_server.inference as pkg
+
     monkeypatch.setitem(sys.modules, "inference_server.inference.api", None)  # import fails
+    monkeypatch.delattr(pkg, "api", raising=False)
     with pytest.raises(UserError, match=r"networks are not available .*pass --labels/--label-names/--depth, "
                                         r"or install the models: img2maya models list"):
         pipeline.run(s.photo)
