@@ -285,3 +285,19 @@ def test_the_depth_focal_is_part_of_the_key_but_regenerate_never_reruns(wire: Wi
     wire.send({"id": 5, "type": "analyze", "photo": photo, "focal_px": 50, "depth_model": "none"})
     assert wire.until("result", 5)[0]["cached"] is False  # other models: another entry
     assert network_runs(tmp_path) == 3
+
+
+def test_cache_flags_reach_the_cache(tmp_path: Path) -> None:
+    """--cache-dir and --cache-size-mb: a zero cap keeps nothing on disk, so every analyze re-runs."""
+    w = Wire(start_server(tmp_path, "--cache-dir", str(tmp_path / "mine"), "--cache-size-mb", "0"))
+    try:
+        w.send({"id": "h", "type": "hello"})
+        assert w.read()["cache"] == str(tmp_path / "mine")
+        photo = str(make_photo(tmp_path / "p.png"))
+        for n in (1, 2):
+            w.send({"id": n, "type": "analyze", "photo": photo})
+            assert w.until("result", n)[0]["cached"] is False
+        assert network_runs(tmp_path) == 2
+        assert list((tmp_path / "mine" / "net").glob("*.npz")) == []
+    finally:
+        assert w.close() == 0
