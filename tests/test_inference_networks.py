@@ -171,3 +171,55 @@ def test_pydnet_hot_spot_removed() -> None:
     d[9:12, 11:14] = 300.0
     c = clean_pydnet(d)
     assert c[10, 12] < 30 and abs(float(c[300, 300]) - float(d[300, 300])) < 1e-4
+
+
+def test_seed_models_dispatch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """api hands the seed ids to the seed loaders with the registry's paths (fakes: the real files are
+    hundreds of MB and not in ../shared)."""
+    import importlib.util
+
+    from inference_server.inference import registry
+    from inference_server.inference.seed import deeplab_v2, monodepth
+
+    if importlib.util.find_spec("torch") is None or importlib.util.find_spec("tensorflow") is None:
+        pytest.skip("torch and tensorflow (extra 'seed') are needed for the seed models")
+    from inference_server.inference.types import DepthMap, Segmentation
+
+    made: list[tuple[str, str]] = []
+
+    class FakeDeepLab:
+        def __init__(self, path: object) -> None:
+            made.append(("deeplab", str(path)))
+
+        def predict(self, rgb: np.ndarray) -> Segmentation:
+            return Segmentation(np.zeros(rgb.shape[:2], np.int32), labelsets.names("cocostuff182")[:182],
+                                "deeplabv2-cocostuff164k", None)
+
+    class FakeMonodepth:
+        def __init__(self, prefix: object, dataset: str) -> None:
+            made.append((dataset, str(prefix)))
+
+        def predict(self, rgb: np.ndarray, *, focal_px: float | None = None) -> DepthMap:
+            return DepthMap(np.ones(rgb.shape[:2], np.float32), "metric" if focal_px else "relative", "m")
+
+    monkeypatch.setattr(deeplab_v2, "DeepLabV2", FakeDeepLab)
+    monkeypatch.setattr(monodepth, "Monodepth", FakeMonodepth)
+    api.clear_cache()
+    rgb = np.zeros((20, 30, 3), np.uint8)
+    with pytest.raises(UserError, match=r"cocostuff164k_iter100k\.pth is missing"):
+        api.segment(rgb, "deeplabv2-cocostuff164k", tmp_path)
+    for mid in ("deeplabv2-cocostuff164k", "monodepth-kitti"):
+        folder = tmp_path / mid
+        folder.mkdir()
+        for f in registry.get(mid).files:
+            if not f.optional:
+                (folder / f.name).write_bytes(b"x")
+    seg = api.segment(rgb, "deeplabv2-cocostuff164k", tmp_path)
+    assert seg.labels.shape == (20, 30) and seg.names[0] == "person"
+    sky = np.zeros((20, 30), bool)
+    sky[:5] = True
+    d = api.estimate_depth(rgb, "monodepth-kitti", tmp_path, sky_mask=sky, focal_px=700.0)
+    assert d.kind == "metric" and np.isnan(d.depth[:5]).all() and (d.depth[5:] == 1).all()
+    assert made == [("deeplab", str(tmp_path / "deeplabv2-cocostuff164k" / "cocostuff164k_iter100k.pth")),
+                    ("kitti", str(tmp_path / "monodepth-kitti" / "model_kitti"))]
+    api.clear_cache()

@@ -29,8 +29,7 @@ LABEL_FILES = {
     "cityscapes19": "labels_cityscapes19.txt",
 }
 
-#: ADE20K sky id (also in the 32-class set); PyDNet's sky is masked with it.
-ADE_SKY = 3
+#: COCO-Stuff's sky classes (ADE20K has one, "sky"); PyDNet's sky is masked with them.
 COCOSTUFF_SKY = ("sky-other", "clouds")
 
 #: Cityscapes labelIds -> trainIds (19 classes, 255 = ignored in evaluation).
