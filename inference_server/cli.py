@@ -71,8 +71,8 @@ def _nonneg_int(text: str) -> int:
 def _add_scene(sub: Any) -> None:
     p = sub.add_parser(
         "scene", help="photo(s) -> camera-matched blocking scene (.json/.usda/.usdc/.usdz/.glb/.gltf)",
-        description="Turn one photograph (or several) into a camera-matched 3D blocking scene. Labels and "
-                    "depth come from the networks unless you pass your own files.",
+        description="Turn one photograph (or several) into a camera-matched 3D blocking scene.\nLabels and "
+                    "depth come from the networks unless you pass your own files (docs/CLI.md).",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("images", nargs="+", metavar="IMAGE", help="photo(s): JPEG, PNG, TIFF, WebP, ... "
                    "(EXIF orientation applied; photos over 4 MP are analysed downscaled)")
@@ -88,7 +88,7 @@ def _add_scene(sub: Any) -> None:
                    "ade20k150, ade20k32, cityscapes19, cocostuff182")
     g.add_argument("--depth", metavar="D.npy|MODEL", help="depth FILE (.npy/.npz float z-depth, 16-bit PNG) or, "
                    "when no such file exists, a depth MODEL id (see below)")
-    g.add_argument("--depth-kind", choices=("metric", "disparity", "relative"), default="metric",
+    g.add_argument("--depth-kind", choices=("metric", "disparity", "relative"), default=None,
                    help="what your depth file holds: metric z-depth in metres (default), disparity "
                         "(larger = nearer) or relative depth (scale from --camera-height)")
     g.add_argument("--depth-scale", type=_positive_float, default=None, metavar="S",
@@ -230,7 +230,7 @@ def _options(args: argparse.Namespace) -> Any:
     if args.shapes is not None and not Path(args.shapes).is_file():
         raise UserError(f"shapes table not found: {args.shapes}")
     return SceneOptions(recursion=args.recursion, min_area_px=args.min_area, color_stat=args.color_stat,
-                        depth_kind=args.depth_kind, camera_height_m=args.camera_height, shapes_table=args.shapes)
+                        depth_kind=args.depth_kind or "metric", camera_height_m=args.camera_height, shapes_table=args.shapes)
 
 
 def _depth_args(args: argparse.Namespace) -> tuple[str | None, str | None]:
@@ -250,6 +250,9 @@ def _depth_args(args: argparse.Namespace) -> tuple[str | None, str | None]:
             depth_model = args.depth
     if depth_file is not None and depth_model is not None:
         raise UserError("--depth FILE and --depth-model exclude each other")
+    if depth_file is None and (args.depth_kind is not None or args.depth_scale is not None):
+        flag = "--depth-kind" if args.depth_kind is not None else "--depth-scale"
+        raise UserError(f"{flag} describes your --depth FILE, and none was given (a network's depth has its own kind)")
     return depth_file, depth_model
 
 
@@ -261,7 +264,7 @@ def _one_photo(image: str, out: Path, args: argparse.Namespace, options: Any, de
     update = progress.start(Path(image).name)
     try:
         scene = pipeline.run(image, labels_path=args.labels, names_path=args.label_names, depth_path=depth_file,
-                             depth_kind=args.depth_kind, depth_scale=args.depth_scale, seg_model=args.seg,
+                             depth_kind=args.depth_kind or "metric", depth_scale=args.depth_scale, seg_model=args.seg,
                              depth_model=depth_model, models_dir=args.models_dir, options=options,
                              focal_px=args.focal_px, fov_deg=args.fov_deg, progress=update)
         if update:

@@ -243,6 +243,30 @@ def test_all_sky(tmp_path, capsys):
     assert [o["label"] for o in scene.load(out)["objects"]] == ["sky"]
 
 
+def test_depth_kind_and_scale_of_a_png(tmp_path, capsys):
+    s = street(tmp_path)
+    mm = np.where(np.isfinite(s.z), np.round(s.z * 1000), 0).astype(np.uint16)  # millimetres, 0 = none
+    Image.fromarray(mm).save(tmp_path / "mm.png")
+    outs = {}
+    for scale in ("1000", "100"):
+        out = tmp_path / f"out{scale}.json"
+        rc, _, err = _run(capsys, "scene", s.photo, "--labels", s.labels, "--label-names", s.names, "--depth",
+                          tmp_path / "mm.png", "--depth-scale", scale, "--fov-deg", "60", "-o", out, "-q")
+        assert rc == 0, err
+        outs[scale] = scene.load(out)
+    car = {k: next(o for o in v["objects"] if o["label"] == "car") for k, v in outs.items()}
+    assert car["1000"]["depth_m"]["median"] == pytest.approx(6.0, abs=0.01)
+    assert car["100"]["depth_m"]["median"] == pytest.approx(60.0, abs=0.1)
+    assert outs["1000"]["source"]["inputs"]["depth_scale"] == 1000.0
+    out = tmp_path / "disp.json"
+    np.save(tmp_path / "disp.npy", 1.0 / s.z)
+    rc, _, err = _run(capsys, "scene", s.photo, "--labels", s.labels, "--label-names", s.names, "--depth",
+                      tmp_path / "disp.npy", "--depth-kind", "disparity", "-o", out, "-q")
+    assert rc == 0, err
+    sc = scene.load(out)
+    assert sc["settings"]["depth_kind"] == "disparity" and sc["source"]["inputs"]["depth_kind"] == "disparity"
+
+
 def test_depth_file_versus_model(tmp_path, capsys):
     s = street(tmp_path)
     rc, _, err = _run(capsys, "scene", s.photo, "--labels", s.labels, "--label-names", s.names, "--depth",
@@ -250,6 +274,8 @@ def test_depth_file_versus_model(tmp_path, capsys):
     _assert_one_line_error(rc, err, "depth file not found: .*missing.npy")
     rc, _, err = _run(capsys, *_scene_args(s, tmp_path / "out.json", "--depth-model", "m"))
     _assert_one_line_error(rc, err, "--depth FILE and --depth-model exclude each other")
+    rc, _, err = _run(capsys, "scene", s.photo, "--depth-kind", "relative", "-o", tmp_path / "out.json")
+    _assert_one_line_error(rc, err, "--depth-kind describes your --depth FILE, and none was given")
     # `--depth none` is the model id 'none': no depth, no network
     out = tmp_path / "out.json"
     rc, _, err = _run(capsys, "scene", s.photo, "--labels", s.labels, "--label-names", s.names, "--depth", "none",
