@@ -319,7 +319,7 @@ class Server:
     # ----------------------------------------------------------------- input
     def serve(self, stdin: IO[bytes]) -> int:
         """Read requests until `shutdown` or end of input; returns the exit code (0)."""
-        self._worker.start()
+        self._start_worker()
         try:
             for raw in stdin:
                 if not self.handle_line(raw):
@@ -330,6 +330,12 @@ class Server:
             pass
         self.stop()
         return 0
+
+    def _start_worker(self) -> None:
+        """Start the worker once (also on the first job when the server is driven by handle_line)."""
+        with self._state_lock:
+            if not self._worker.is_alive() and not self._worker.ident:
+                self._worker.start()
 
     def stop(self) -> None:
         """Cancel every queued and running job (each answered `cancelled`) and let the worker finish,
@@ -393,6 +399,7 @@ class Server:
                 self.error(req_id, exc.code, str(exc))
                 return True
             job = Job(id=req_id, type=kind, request=req)
+            self._start_worker()
             with self._state_lock:
                 busy = self._current is not None or bool(self._pending)
                 self._pending[req_id] = job

@@ -301,3 +301,34 @@ def test_cache_flags_reach_the_cache(tmp_path: Path) -> None:
         assert list((tmp_path / "mine" / "net").glob("*.npz")) == []
     finally:
         assert w.close() == 0
+
+
+def test_in_process_server_with_an_injected_pipeline(tmp_path: Path) -> None:
+    """Dependency injection without a subprocess: Server(pipeline=...) driven line by line."""
+    import io
+    import json
+
+    from test_server_support import FakePipeline
+
+    from inference_server.cache import NetworkCache
+    from inference_server.server import Server
+
+    out = io.StringIO()
+    server = Server(pipeline=FakePipeline(), cache=NetworkCache(tmp_path / "cache"), out=out)
+    photo = make_photo(tmp_path / "p.png")
+    server.handle_line(json.dumps({"id": 1, "type": "analyze", "photo": str(photo), "recursion": 2}))
+    server.handle_line(json.dumps({"id": 2, "type": "regenerate", "ref": 1}).encode())
+
+    def finals() -> list[tuple[str, int]]:
+        return [(m["type"], m["id"]) for m in map(json.loads, out.getvalue().splitlines())
+                if m["type"] != "progress"]
+
+    deadline = time.monotonic() + 20
+    while ("result", 2) not in finals() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert server.handle_line('{"id": 3, "type": "shutdown"}') is False
+    assert [f for f in finals() if f[0] != "queued"] == [("result", 1), ("result", 2), ("bye", 3)]
+    results = {m["id"]: m for m in map(json.loads, out.getvalue().splitlines()) if m["type"] == "result"}
+    assert (results[1]["cached"], results[2]["cached"]) == (False, True)
+    assert results[1]["scene"]["options"] == {"recursion": 2}
+    assert results[2]["scene"]["options"] == {"recursion": 0}
