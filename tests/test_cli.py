@@ -453,3 +453,31 @@ def test_broken_sibling_command_module_does_not_break_scene(tmp_path, capsys, mo
     assert rc == 0 and (tmp_path / "out.json").exists()
     assert err.strip() == ("img2maya: warning: commands of broken_cmds unavailable "
                            "(RuntimeError: half-written module)")
+
+
+@pytest.mark.shared
+def test_kitti_network_labels_with_lidar_depth_png(samples_dir, models_dir, tmp_path, capsys):
+    """Network labels + the user's sparse LiDAR depth (KITTI uint16 PNG, value / 256 m, 0 = none) +
+    the calibrated focal: the camera lands at KITTI's 1.65 m and the pedestrian where its label box is."""
+    from inference_server.inference import api
+
+    if not api.available(api.DEFAULT_SEG, models_dir):
+        pytest.skip(f"{api.DEFAULT_SEG} not in {models_dir}")
+    out = tmp_path / "kitti.json"
+    rc, _, err = _run(capsys, "scene", samples_dir / "kitti_000000_rgb.png", "--depth",
+                      samples_dir / "kitti_000000_depth_lidar.png", "--focal-px", "707.0493", "--models-dir",
+                      models_dir, "-o", out, "-q")
+    assert rc == 0, err
+    sc = scene.load(out)
+    assert sc["source"]["models"] == {"segmentation": api.DEFAULT_SEG, "depth": "user"}
+    assert sc["ground"]["found"] and sc["ground"]["camera_height_m"] == pytest.approx(1.65, abs=0.1)
+    gt = (712.40, 143.00, 810.73, 307.92)  # label_2: Pedestrian 2D box
+
+    def iou(b):
+        ix = max(0.0, min(b[2], gt[2]) - max(b[0], gt[0]))
+        iy = max(0.0, min(b[3], gt[3]) - max(b[1], gt[1]))
+        inter = ix * iy
+        return inter / ((b[2] - b[0]) * (b[3] - b[1]) + (gt[2] - gt[0]) * (gt[3] - gt[1]) - inter)
+
+    best = max(iou(o["bbox_px"]) for o in sc["objects"] if o["label"] == "person")
+    assert best > 0.6
