@@ -400,6 +400,8 @@ class Server:
                 return True
             job = Job(id=req_id, type=kind, request=req)
             self._start_worker()
+            if kind == "regenerate" and req.get("supersede"):
+                self._supersede()
             with self._state_lock:
                 busy = self._current is not None or bool(self._pending)
                 self._pending[req_id] = job
@@ -410,6 +412,20 @@ class Server:
             self.error(req_id, "unknown_type", f"unknown request type {kind!r}; expected one of "
                                                "hello, analyze, regenerate, cancel, shutdown")
         return True
+
+    def _supersede(self) -> None:
+        """Cancel every queued or running `regenerate` (a slider being dragged: only the latest counts)."""
+        with self._state_lock:
+            victims = [j for j in self._pending.values() if j.type == "regenerate"]
+            for job in victims:
+                del self._pending[job.id]
+            running = self._current
+            if running is not None and running.type == "regenerate" and not running.answered:
+                running.answered = True
+                victims.append(running)
+        for job in victims:
+            job.cancel.set()
+            self.send({"type": "cancelled", "id": job.id, "superseded": True})
 
     def hello(self, req_id: Any) -> dict[str, Any]:
         return {"type": "hello", "id": req_id, "version": __version__, "protocol": PROTOCOL_VERSION,
@@ -744,6 +760,8 @@ def _check_job_fields(req: dict[str, Any]) -> None:
                                         for k in ("photo", "ref", "photo_sha256")):
         raise RequestError("bad_request", "regenerate needs 'photo', 'ref' (a previous request id) "
                                           "or 'photo_sha256'")
+    if not isinstance(req.get("supersede", False), bool):
+        raise RequestError("bad_request", "'supersede' must be true or false")
     if "options" in req and req["options"] is not None and not isinstance(req["options"], dict):
         raise RequestError("bad_request", "'options' must be an object")
     _recursion(req)

@@ -37,8 +37,9 @@ def test_requests_round_trip_and_leave_out_none_fields() -> None:
     line = protocol.encode(msg)
     assert line.endswith(b"\n") and line.count(b"\n") == 1
     assert protocol.parse_line(line) == msg
-    regen = protocol.regenerate_request(ref="a", recursion=1, req_id="r")
-    assert regen == {"id": "r", "type": "regenerate", "ref": "a", "recursion": 1, "options": {}}
+    regen = protocol.regenerate_request(ref="a", recursion=1, req_id="r", supersede=True)
+    assert regen == {"id": "r", "type": "regenerate", "ref": "a", "recursion": 1, "options": {},
+                     "supersede": True}
     with pytest.raises(ValueError):
         protocol.regenerate_request()
     with pytest.raises(ValueError):

@@ -332,3 +332,23 @@ def test_in_process_server_with_an_injected_pipeline(tmp_path: Path) -> None:
     assert (results[1]["cached"], results[2]["cached"]) == (False, True)
     assert results[1]["scene"]["options"] == {"recursion": 2}
     assert results[2]["scene"]["options"] == {"recursion": 0}
+
+
+def test_a_superseding_regenerate_cancels_the_older_ones(tmp_path: Path) -> None:
+    w = Wire(start_server(tmp_path, IMG2MAYA_FAKE_BLOCK="2"))
+    try:
+        p1, p2 = make_photo(tmp_path / "a.png", seed=1), make_photo(tmp_path / "b.png", seed=2)
+        w.send({"id": "a", "type": "analyze", "photo": str(p1)})
+        w.until("result", "a")
+        w.send({"id": "b", "type": "analyze", "photo": str(p2)})  # keeps the worker busy for 2 s
+        w.until("progress", "b")
+        w.send({"id": "r1", "type": "regenerate", "ref": "a", "recursion": 1})
+        w.send({"id": "r2", "type": "regenerate", "ref": "a", "recursion": 2})
+        w.send({"id": "r3", "type": "regenerate", "ref": "a", "recursion": 3, "supersede": True})
+        result, before = w.until("result", "r3")
+        cancelled = {m["id"]: m for m in before if m["type"] == "cancelled"}
+        assert set(cancelled) == {"r1", "r2"} and all(m["superseded"] for m in cancelled.values())
+        assert result["scene"]["options"] == {"recursion": 3}
+        assert [m["type"] for m in before if m["id"] == "b"][-1] == "result"  # analyze is never superseded
+    finally:
+        assert w.close() == 0

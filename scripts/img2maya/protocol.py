@@ -68,7 +68,7 @@ def regenerate_request(photo: str | None = None, ref: str | None = None,
                        options: Mapping[str, Any] | None = None, req_id: str | None = None,
                        **fields: Any) -> dict[str, Any]:
     """`regenerate`: analysis only on the cached network output of a photo path, a previous request
-    id (`ref`) or a photo hash."""
+    id (`ref`) or a photo hash. Pass supersede=True to cancel older regenerates (slider drags)."""
     if photo is None and ref is None and photo_sha256 is None:
         raise ValueError("regenerate needs photo, ref or photo_sha256")
     return request(REGENERATE, req_id, photo=None if photo is None else str(photo), ref=ref,
