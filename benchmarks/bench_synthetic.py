@@ -48,7 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from iou3d import box_from_aabb, iou3d  # noqa: E402
 from synthetic_gt import SyntheticScene, make_scene, write_inputs  # noqa: E402
 
-from inference_server.analysis.camera import backproject, euler_xyz_to_matrix  # noqa: E402
+from inference_server.analysis.camera import backproject, euler_xyz_to_matrix, matrix_to_euler_xyz  # noqa: E402
 from inference_server.analysis.color import srgb_to_linear  # noqa: E402
 
 IOU_TARGET, IOU_BASELINE_EXPECTED, COLOUR_TARGET = 0.6, 0.3, 0.03
@@ -185,10 +185,12 @@ def score_scene(scene: SyntheticScene, pred: dict[str, Any], min_px: int) -> dic
         rows.append(row)
     matched_pred = set(m.values())
     extras = [p["name"] for j, p in enumerate(preds) if j not in matched_pred]
+    # pitch and roll of the engine's camera once its world is turned into the ground truth's gauge
+    rx, _, rz = matrix_to_euler_xyz(euler_xyz_to_matrix(0.0, yaw, 0.0) @ euler_xyz_to_matrix(*pc["rotate"]))
     cam = {
         "err_height": float(pc["translate"][1] - gt_cam["height_m"]),
-        "err_pitch": float(pc["rotate"][0] - gt_cam["pitch_deg"]),
-        "err_roll": float(pc["rotate"][2] - gt_cam["roll_deg"]),
+        "err_pitch": float(rx - gt_cam["pitch_deg"]),
+        "err_roll": float(rz - gt_cam["roll_deg"]),
         "gauge_yaw": yaw,
     }
     return {"seed": scene.seed, "rows": rows, "extras": extras, "camera": cam,
