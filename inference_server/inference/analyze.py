@@ -54,7 +54,7 @@ def _to_full(labels: np.ndarray, conf: np.ndarray | None, depth: np.ndarray | No
 
     if labels.shape == (h, w):
         return labels, conf, depth
-    lab = np.asarray(Image.fromarray(labels.astype(np.int32), mode="I").resize((w, h), Image.NEAREST)).astype(np.int32)
+    lab = np.asarray(Image.fromarray(labels.astype(np.int32), mode="I").resize((w, h), Image.Resampling.NEAREST)).astype(np.int32)
     conf = None if conf is None else resize_float(conf, w, h)
     depth = None if depth is None else resize_float(depth, w, h)
     return lab, conf, depth

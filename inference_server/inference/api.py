@@ -185,8 +185,12 @@ def resegment(crops: np.ndarray | Sequence[np.ndarray], masks: np.ndarray | Sequ
     mask_list = [masks] if single else list(masks)
     if len(crop_list) != len(mask_list):
         raise UserError(f"resegment got {len(crop_list)} crops but {len(mask_list)} masks")
-    net = load_model(model, models_dir) if crop_list else None
+    from inference_server.inference.tflite_models import DeepLabV3
+
     out: list[tuple[np.ndarray, list[str]] | None] = []
+    if not crop_list:
+        return out
+    net = load_model(model, models_dir)
     for crop, mask in zip(crop_list, mask_list, strict=True):
         crop = np.asarray(crop)
         m = np.asarray(mask, dtype=bool)
@@ -196,7 +200,9 @@ def resegment(crops: np.ndarray | Sequence[np.ndarray], masks: np.ndarray | Sequ
             out.append(None)
             continue
         grey = np.where(m[:, :, None], crop[:, :, :3], np.uint8(128)).astype(np.uint8)
-        seg = net.predict(grey)
+        # one network run per crop: mirror averaging would double the cost of deep recursion for
+        # sub-labels that only steer a split
+        seg = net.predict(grey, flip=False) if isinstance(net, DeepLabV3) else net.predict(grey)
         labels = np.where(m, seg.labels, -1).astype(np.int32)
         out.append((labels, list(seg.names)))
     return out[0] if single else out

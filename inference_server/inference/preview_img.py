@@ -57,10 +57,10 @@ def side_by_side(rgb: np.ndarray, labels: np.ndarray, n_classes: int, depth: np.
     h, w = labels.shape
     s = min(1.0, max_height / h)
     size = (max(1, round(w * s)), max(1, round(h * s)))
-    panels = [np.asarray(Image.fromarray(np.asarray(rgb, np.uint8)[:, :, :3]).resize(size, Image.BILINEAR)),
-              np.asarray(Image.fromarray(colour_labels(labels, n_classes)).resize(size, Image.NEAREST))]
+    panels = [np.asarray(Image.fromarray(np.asarray(rgb, np.uint8)[:, :, :3]).resize(size, Image.Resampling.BILINEAR)),
+              np.asarray(Image.fromarray(colour_labels(labels, n_classes)).resize(size, Image.Resampling.NEAREST))]
     if depth is not None:
-        panels.append(np.asarray(Image.fromarray(colour_depth(depth)).resize(size, Image.NEAREST)))
+        panels.append(np.asarray(Image.fromarray(colour_depth(depth)).resize(size, Image.Resampling.NEAREST)))
     gap = np.full((size[1], 4, 3), 255, np.uint8)
     parts: list[np.ndarray] = []
     for p in panels:

@@ -67,7 +67,7 @@ def resize_rgb(a: np.ndarray, w: int, h: int) -> np.ndarray:
 
     if a.shape[1] == w and a.shape[0] == h:
         return a
-    return np.asarray(Image.fromarray(a).resize((w, h), Image.BILINEAR))
+    return np.asarray(Image.fromarray(a).resize((w, h), Image.Resampling.BILINEAR))
 
 
 def resize_float(a: np.ndarray, w: int, h: int) -> np.ndarray:
@@ -77,7 +77,7 @@ def resize_float(a: np.ndarray, w: int, h: int) -> np.ndarray:
     a = np.ascontiguousarray(a, dtype=np.float32)
     if a.shape == (h, w):
         return a
-    return np.asarray(Image.fromarray(a, mode="F").resize((w, h), Image.BILINEAR))
+    return np.asarray(Image.fromarray(a, mode="F").resize((w, h), Image.Resampling.BILINEAR))
 
 
 def _taps(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -89,7 +89,8 @@ def _taps(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return i0, i1, (s - i0).astype(np.float32)
 
 
-def upsample_labels(logits: np.ndarray, labels: np.ndarray, h: int, w: int, mode: str = "bilinear") -> np.ndarray:
+def upsample_labels(logits: np.ndarray | None, labels: np.ndarray, h: int, w: int,
+                    mode: str = "bilinear") -> np.ndarray:
     """Labels at (h, w) from network-resolution ``logits`` (H, W, C) and their argmax ``labels`` (H, W).
 
     "nearest": the label of the nearest network pixel. "bilinear": the argmax of bilinearly interpolated
@@ -213,13 +214,14 @@ class DeepLabV3:
             out *= 0.5
         return out, out.argmax(-1).astype(np.int32)
 
-    def predict(self, rgb: np.ndarray) -> Segmentation:
+    def predict(self, rgb: np.ndarray, *, flip: bool | None = None) -> Segmentation:
+        """Segment an RGB uint8 image; ``flip`` overrides the model's mirror averaging for this call."""
         import time
 
         a = as_rgb_uint8(rgb)
         h, w = a.shape[:2]
         t0 = time.perf_counter()
-        logits, small = self.network_output(a)
+        logits, small = self.network_output(a, flip=flip)
         t1 = time.perf_counter()
         labels = upsample_labels(logits, small, h, w, self.upsample)
         conf = None
