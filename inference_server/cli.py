@@ -159,7 +159,8 @@ def _plan_outputs(images: Sequence[str], out: str, fmt: str | None) -> list[Path
     if _is_folder_target(out, many, fmt):
         folder = Path(out)
         if folder.exists() and not folder.is_dir():
-            raise UserError(f"output {folder} is a file: several photos need an output folder (-o out/)")
+            raise UserError(f"output {folder} is a file, not a folder: several photos (or --format without a "
+                            f"suffix) write FOLDER/<photo name>.<format>")
         suffix = "." + (fmt or "json")
         outputs, used = [], set()
         for img in images:

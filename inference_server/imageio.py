@@ -227,7 +227,9 @@ def _to_rgb(im: Any) -> Any:
     if mode == "P":
         im = im.convert("RGBA" if "transparency" in im.info else "RGB")
         mode = im.mode
-    if mode in ("PA", "LA", "La", "RGBa", "RGBA"):
+    if mode == "La":  # premultiplied grey + alpha: Pillow converts it to LA only
+        im, mode = im.convert("LA"), "LA"
+    if mode in ("PA", "LA", "RGBa", "RGBA"):
         rgba = im.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(white, rgba).convert("RGB")
@@ -240,7 +242,7 @@ def _to_rgb(im: Any) -> Any:
             a = a / (257.0 if top <= 65535.0 else top / 255.0)
         g = np.clip(np.nan_to_num(a), 0, 255).round().astype(np.uint8)
         return Image.fromarray(g, "L").convert("RGB")
-    return im.convert("RGB")  # 1, L, CMYK, YCbCr, LAB, HSV
+    return im.convert("RGB")  # 1, L, CMYK, YCbCr, LAB, HSV, RGBX
 
 
 def analysis_size(width: int, height: int, max_analysis_pixels: int) -> tuple[int, int]:
@@ -276,7 +278,10 @@ def load_photo(path: str | os.PathLike[str], max_analysis_pixels: int = DEFAULT_
             oriented = ImageOps.exif_transpose(im)
         except Exception:  # noqa: BLE001 - a broken orientation tag: use the pixels as stored
             oriented = im
-        rgb = _to_rgb(oriented)
+        try:
+            rgb = _to_rgb(oriented)
+        except (ValueError, OSError) as exc:
+            raise UserError(f"cannot read photo {p}: pixel mode {oriented.mode} ({_one_line(exc)})") from None
         if rgb.size != (aw, ah):
             rgb = rgb.resize((aw, ah), Image.Resampling.LANCZOS, reducing_gap=2.0)
         arr = np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8))

@@ -61,6 +61,13 @@ def test_rgba_and_la_composited_on_white(tmp_path):
     assert load_photo(_save(tmp_path, la, "la.png")).rgb[0].tolist() == [[255] * 3, [50] * 3]
 
 
+@pytest.mark.parametrize("mode", ["La", "LAB", "HSV", "RGBX", "RGBa", "PA", "I;16B", "F"])
+def test_every_in_memory_mode_converts(mode):
+    from inference_server.imageio import _to_rgb
+
+    assert _to_rgb(Image.new(mode, (3, 2))).mode == "RGB"
+
+
 def test_grey_and_16bit_grey(tmp_path):
     g = Image.fromarray(np.array([[0, 77, 255]], np.uint8), "L")
     assert load_photo(_save(tmp_path, g, "g.png")).rgb[0].tolist() == [[0] * 3, [77] * 3, [255] * 3]
