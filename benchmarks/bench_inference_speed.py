@@ -4,7 +4,8 @@ Stages, in-process: photo load (imageio.load_photo), segmentation (api.segment),
 (api.estimate_depth with the sky mask), scene analysis (pipeline.analyse, when the engine exists).
 "cold" = the first call in a fresh process (model load included); "warm" = the best of the following
 calls (what the server pays per photo). Separately, the wall time of whole `img2maya scene` processes
-(interpreter start, imports, model load, everything), the number a CLI user sees.
+(interpreter start, imports, model load, everything), the number a CLI user sees. CPU seconds (all
+threads) are printed too: unlike wall time they hardly change when other jobs share the cores.
 
     .venv/bin/python benchmarks/bench_inference_speed.py [--shared ../shared] [--photo P] [--repeat 3]
                                                         [--no-subprocess]
@@ -29,9 +30,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
-    t0 = time.perf_counter()
+CPU: dict[str, float] = {}  # stage -> CPU seconds (all threads) of the last call
+
+
+def _timed(fn: Callable[[], Any], stage: str = "") -> tuple[float, Any]:
+    c0, t0 = time.process_time(), time.perf_counter()
     out = fn()
+    CPU[stage] = time.process_time() - c0
     return time.perf_counter() - t0, out
 
 
@@ -56,12 +61,18 @@ def in_process(photo: Path, models: Path, repeat: int) -> list[dict[str, float]]
     rows = []
     for _ in range(repeat + 1):
         row: dict[str, float] = {}
-        row["load"], ph = _timed(lambda: load_photo(photo))
-        row["segment"], seg = _timed(lambda ph=ph: api.segment(ph.rgb, models_dir=models))
-        row["depth"], depth = _timed(lambda ph=ph, seg=seg: api.estimate_depth(ph.rgb, models_dir=models, sky_mask=seg))
+        row["load"], ph = _timed(lambda: load_photo(photo), "load")
+        row["segment"], seg = _timed(lambda ph=ph: api.segment(ph.rgb, models_dir=models), "segment")
+        row["depth"], depth = _timed(lambda ph=ph, seg=seg: api.estimate_depth(ph.rgb, models_dir=models,
+                                                                                sky_mask=seg), "depth")
         if pipeline is not None:
-            row["analysis"], _ = _timed(lambda ph=ph, seg=seg, depth=depth: pipeline.analyse(ph, seg, depth, SceneOptions()))
+            row["analysis"], _ = _timed(lambda ph=ph, seg=seg, depth=depth: pipeline.analyse(
+                ph, seg, depth, SceneOptions()), "analysis")
         row["total"] = sum(row.values())
+        for k in list(row):
+            if k != "total":
+                row[k + " cpu"] = CPU[k]
+        row["total cpu"] = sum(CPU[k] for k in CPU if k in row)
         rows.append(row)
     return rows
 
@@ -98,12 +109,16 @@ def main(argv: list[str] | None = None) -> int:
         w, h = Image.open(photo).size
         print(f"photo {photo.name}: {w}x{h} ({w * h / 1e6:.2f} MP), cpu count {os.cpu_count()}\n")
         rows = in_process(photo, models, args.repeat)
-        stages = list(rows[0])
-        print("| stage | cold (1st call, s) | warm (best of next, s) | warm (median, s) |")
-        print("|---|---|---|---|")
+        stages = [k for k in rows[0] if not k.endswith(" cpu")]
+        print("| stage | cold (1st call, s) | warm (best of next, s) | warm (median, s) | warm CPU (median, s) |")
+        print("|---|---|---|---|---|")
         for s in stages:
             warm = sorted(r[s] for r in rows[1:])
-            print(f"| {s} | {rows[0][s]:.3f} | {warm[0]:.3f} | {warm[len(warm) // 2]:.3f} |")
+            cpu = sorted(r[s + " cpu"] for r in rows[1:])
+            print(f"| {s} | {rows[0][s]:.3f} | {warm[0]:.3f} | {warm[len(warm) // 2]:.3f} "
+                  f"| {cpu[len(cpu) // 2]:.3f} |")
+        print(f"\nload average (1 min) at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores "
+              "(other jobs share the cores: wall times above it are inflated)")
         if not args.no_subprocess:
             times = subprocess_runs(photo, models, args.repeat, Path(tmp))
             if times:
