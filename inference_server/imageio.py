@@ -255,7 +255,16 @@ def analysis_size(width: int, height: int, max_analysis_pixels: int) -> tuple[in
 
 def load_photo(path: str | os.PathLike[str], max_analysis_pixels: int = DEFAULT_MAX_ANALYSIS_PIXELS,
                max_pixels: int | None = None) -> Photo:
-    """Decode a photo safely (see the module doc). UserError with one line for anything wrong."""
+    """Decode a photo safely (see the module doc). UserError with one line for anything wrong.
+
+    Pillow's warnings (corrupt EXIF, odd tags) are silenced: a broken tag is ignored, not printed.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _load_photo(path, max_analysis_pixels, max_pixels)
+
+
+def _load_photo(path: str | os.PathLike[str], max_analysis_pixels: int, max_pixels: int | None) -> Photo:
     from PIL import Image, ImageOps
 
     p = _check_file(path, "photo")

@@ -320,3 +320,35 @@ def test_is_depth_file(tmp_path):
     assert not is_depth_file("pydnet-mobile-v1") and not is_depth_file("none")
     (tmp_path / "weird").write_bytes(b"")
     assert is_depth_file(str(tmp_path / "weird"))
+
+
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "TIFF", "GIF", "WEBP", "BMP"])
+def test_mutated_files_give_a_photo_or_a_user_error(tmp_path, fmt):
+    """Flipped bytes and cut tails anywhere in a real file: a valid Photo or one UserError line, nothing else."""
+    rng = np.random.default_rng(7)
+    a = rng.integers(0, 256, (24, 32, 3), dtype=np.uint8)
+    src = tmp_path / f"src.{fmt.lower()}"
+    Image.fromarray(a).save(src, format=fmt, exif=exif_bytes(orientation=6, focal_mm=4.0)) if fmt in (
+        "JPEG", "PNG", "WEBP", "TIFF") else Image.fromarray(a).save(src, format=fmt)
+    data = src.read_bytes()
+    outcomes = {"photo": 0, "error": 0}
+    for k in range(40):
+        b = bytearray(data)
+        if k % 2:
+            for pos in rng.integers(0, len(b), size=int(rng.integers(1, 6))):
+                b[pos] = int(rng.integers(0, 256))
+        else:
+            b = b[: int(rng.integers(0, len(b)))]
+        p = tmp_path / f"m{k}.{fmt.lower()}"
+        p.write_bytes(bytes(b))
+        try:
+            ph = load_photo(p)
+        except UserError as exc:
+            assert "\n" not in str(exc) and f"m{k}." in str(exc)
+            outcomes["error"] += 1
+        else:
+            assert ph.rgb.dtype == np.uint8 and ph.rgb.ndim == 3 and ph.rgb.shape[2] == 3
+            assert ph.rgb.shape[:2] == (ph.full_height, ph.full_width)
+            outcomes["photo"] += 1
+    assert outcomes["error"] >= 10  # the cut files at least
