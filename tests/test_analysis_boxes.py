@@ -175,3 +175,18 @@ def test_an_object_whose_feet_are_hidden_still_stands() -> None:
     lamp = next(o for o in scene["objects"] if o["label"] == "lamp")  # a "standing: auto" class
     assert lamp["translate"][1] - lamp["size"][1] / 2 == pytest.approx(0.0, abs=1e-6)
     assert lamp["size"][1] == pytest.approx(2.0, abs=0.1)
+
+
+def test_an_object_cut_in_two_by_an_occluder_is_one_object() -> None:
+    names = ["sky", "road", "car", "person"]
+    boxes = [GTBox(2, (0.0, -14.0), 90.0, (1.8, 1.5, 4.5), (0.7, 0.2, 0.2)),  # side view: 4.5 m wide
+             GTBox(3, (0.0, -8.0), 0.0, (0.5, 1.8, 0.4), (0.2, 0.2, 0.6))]  # a person in front
+    s = render(boxes, names, pitch=-4.0, roll=0.0, cam_height=1.6)
+    car_px = s.labels == 2
+    from scipy import ndimage
+
+    assert ndimage.label(car_px)[1] == 2  # the segment really is cut in two
+    scene = build_scene(s.rgb, s.labels, s.names, s.depth, s.intr, SceneOptions(), source=SRC)
+    cars = [o for o in scene["objects"] if o["label"] == "car"]
+    assert len(cars) == 1 and cars[0]["pixels"] == int(car_px.sum())
+    assert box_iou(as_box(cars[0]), boxes[0].box) > 0.8

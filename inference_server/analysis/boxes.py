@@ -353,13 +353,17 @@ def _clip(subject: np.ndarray, clip: np.ndarray) -> np.ndarray:
     return out
 
 
-def box_iou(a: Box, b: Box) -> float:
-    """3D IoU of two yaw-oriented boxes (footprint polygon overlap times vertical overlap)."""
+def box_intersection(a: Box, b: Box) -> float:
+    """Volume shared by two yaw-oriented boxes (footprint polygon overlap times vertical overlap)."""
     inter_poly = _clip(_footprint(a), _footprint(b))
     area = abs(_area(inter_poly)) if len(inter_poly) >= 3 else 0.0
     ya = (a.center[1] - a.size[1] / 2, a.center[1] + a.size[1] / 2)
     yb = (b.center[1] - b.size[1] / 2, b.center[1] + b.size[1] / 2)
-    h = max(0.0, min(ya[1], yb[1]) - max(ya[0], yb[0]))
-    inter = area * h
+    return area * max(0.0, min(ya[1], yb[1]) - max(ya[0], yb[0]))
+
+
+def box_iou(a: Box, b: Box) -> float:
+    """3D IoU of two yaw-oriented boxes."""
+    inter = box_intersection(a, b)
     union = float(np.prod(a.size) + np.prod(b.size)) - inter
     return inter / union if union > 0 else 0.0

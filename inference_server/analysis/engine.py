@@ -25,7 +25,7 @@ import numpy as np
 from .. import __version__
 from ..errors import UserError
 from . import recursion as rec
-from .boxes import Box, cover_bbox, fit_box
+from .boxes import Box, box_intersection, cover_bbox, fit_box
 from .camera import Intrinsics, backproject, matrix_to_euler_xyz, maya_film
 from .color import COLOR_STATS, linear_to_srgb
 from .ground import PlaneFit, Pose, angles_from_normal, fit_plane, pose_from_angles
@@ -46,6 +46,7 @@ MAX_GROUND_POINTS = 40000
 MIN_DEPTH_PIXELS = 20  # fewer valid depths than this: the object is placed from priors
 NEAR_CLIP_M = 0.05
 MIN_SKY_DISTANCE_M = 100.0
+MAX_MERGE_CANDIDATES = 64  # per class: pairwise box tests beyond this many instances are skipped
 SHARP_EDGES = 0.8  # edge_sharpness above this: depth from a ray-caster/sensor, not a network
 _NAME_RE = re.compile(r"[^a-z0-9]+")
 
@@ -239,16 +240,16 @@ class SceneEngine:
                         color_stat=self.options.color_stat, min_area=self.min_area, has_ground=plane is not None)
         self.progress("objects", 0.55)
         objects, sky = [], []
-        n = self.groups.n
-        for i in range(n):
-            spec = self.specs[int(self.inst_label[i])]
+        merged = self._merge_groups()
+        for g, members in enumerate(merged):
+            spec = self.specs[int(self.inst_label[members[0]])]
             if spec.role == "sky":
-                sky.append(i)
+                sky.extend(members)
                 continue
-            obj = self._object(i, spec)
+            obj = self._object(members, spec)
             if obj is not None:
                 objects.append(obj)
-            self.progress("objects", 0.55 + 0.35 * (i + 1) / max(n, 1))
+            self.progress("objects", 0.55 + 0.35 * (g + 1) / max(len(merged), 1))
         far = self._far_distance(objects)
         for i in sky:
             objects.append(self._sky(i, self.specs[int(self.inst_label[i])], far))
@@ -443,26 +444,114 @@ class SceneEngine:
             "thickness_source": "none", "parts": [], "children": [],
         }
 
-    def _object(self, i: int, spec: ShapeSpec) -> dict[str, Any] | None:
-        k = int(self.inst_label[i])
+    def _members(self, members: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Positions (into the grouped arrays) of the pixels of one or more instances, and their
+        count, bounding box, depth summary and mean confidence."""
         st = self.stats
-        sl = self.groups.span(i)
-        obj = self._common(self.namer.top(self.names[k]), self.names[k], k, spec, st.color_linear[i],
-                           int(st.count[i]), st.bbox[i], st.depth[i], st.confidence[i])
-        u, v = self.px.u[sl], self.px.v[sl]
-        d = self.px.depth[sl] if self.px.depth is not None else None
+        if len(members) == 1:
+            i = members[0]
+            sl = self.groups.span(i)
+            return np.arange(sl.start, sl.stop), st.bbox[i], st.depth[i], st.confidence[i]
+        pos = np.concatenate([np.arange(self.groups.span(i).start, self.groups.span(i).stop) for i in members])
+        bb = st.bbox[members]
+        bbox = np.array([bb[:, 0].min(), bb[:, 1].min(), bb[:, 2].max(), bb[:, 3].max()])
+        dstats = depth_summary(self.px.depth[pos]) if self.px.depth is not None else np.array([np.nan] * 6 + [0.0])
+        w = st.count[members].astype(np.float64)
+        conf = float(np.sum(st.confidence[members] * w) / w.sum())
+        return pos, bbox, dstats, conf
+
+    def _fit(self, pos: np.ndarray, bbox: np.ndarray, spec: ShapeSpec, hidden: bool) -> tuple[Box, str, bool]:
+        """Oriented box of the pixels at `pos` (before covering the segment)."""
+        u, v = self.px.u[pos], self.px.v[pos]
+        d = self.px.depth[pos] if self.px.depth is not None else None
+        interior = self.interior[pos] if self.interior is not None else None
+        pts, measured = self._world_points(u, v, d, bbox, spec, interior)
+        box, source = fit_box(pts, spec, self.ctx.pose.position, bottom_hidden=hidden, sharp=self.sharp and measured)
+        return box, source, measured
+
+    def _merge_groups(self) -> list[list[int]]:
+        """Instances to build as one object. An object partly hidden behind a nearer one (a car
+        behind a lamp post) is cut into separate segments of its class; their boxes, completed
+        behind the occluder by the fit, overlap. Same class, overlapping boxes (20 % of the smaller)
+        and similar median depth (within 25 %) -> one object, fitted on all the pixels."""
+        n = self.groups.n
+        parent = list(range(n))
+
+        def root(i: int) -> int:
+            while parent[i] != i:
+                parent[i] = parent[parent[i]]
+                i = parent[i]
+            return i
+
+        if self.depth is not None:
+            by_label: dict[int, list[int]] = {}
+            for i in range(n):
+                spec = self.specs[int(self.inst_label[i])]
+                if not (spec.flat or spec.role in ("sky", "wall", "ceiling")) and self.stats.depth[i, 6] >= MIN_DEPTH_PIXELS:
+                    by_label.setdefault(int(self.inst_label[i]), []).append(i)
+            for k, idx in by_label.items():
+                if len(idx) < 2 or len(idx) > MAX_MERGE_CANDIDATES:
+                    continue
+                boxes = {}
+                for i in idx:
+                    pos, bbox, _, _ = self._members([i])
+                    hidden = bool(self.hidden_bottom[i]) if self.hidden_bottom is not None else False
+                    boxes[i] = self._fit(pos, bbox, self.specs[k], hidden)[0]
+                for x in range(len(idx)):
+                    for y in range(x + 1, len(idx)):
+                        i, j = idx[x], idx[y]
+                        di, dj = self.stats.depth[i, 2], self.stats.depth[j, 2]
+                        if abs(math.log(di / dj)) > math.log(1.25):
+                            continue
+                        small = min(np.prod(boxes[i].size), np.prod(boxes[j].size))
+                        if box_intersection(boxes[i], boxes[j]) > 0.2 * small or (
+                                _fits_prior(boxes[i], boxes[j], self.specs[k]) and self._gap_occluded(i, j)):
+                            parent[root(i)] = root(j)
+        out: dict[int, list[int]] = {}
+        for i in range(n):
+            out.setdefault(root(i), []).append(i)
+        return sorted(out.values(), key=lambda g: g[0])
+
+    def _gap_occluded(self, i: int, j: int) -> bool:
+        """The image gap between two segments (side by side, or one above the other) is mostly
+        covered by something nearer than both: they are one object seen around an occluder."""
+        a, b = self.stats.bbox[i], self.stats.bbox[j]
+        near = 0.9 * min(self.stats.depth[i, 0], self.stats.depth[j, 0])
+        rows = (max(a[1], b[1]), min(a[3], b[3]))
+        cols = (max(a[0], b[0]), min(a[2], b[2]))
+        if rows[1] > rows[0] and cols[0] >= cols[1]:  # side by side: the gap is the columns between
+            gap = self.depth[rows[0]:rows[1], min(a[2], b[2]):max(a[0], b[0])]
+        elif cols[1] > cols[0] and rows[0] >= rows[1]:  # one above the other
+            gap = self.depth[min(a[3], b[3]):max(a[1], b[1]), cols[0]:cols[1]]
+        else:
+            return False
+        if gap.size == 0:
+            return False
+        with np.errstate(invalid="ignore"):
+            return bool(np.mean(gap * self.scale < near) >= 0.7)
+
+    def _object(self, members: list[int], spec: ShapeSpec) -> dict[str, Any] | None:
+        k = int(self.inst_label[members[0]])
+        st = self.stats
+        pos, bbox, dstats, conf = self._members(members)
+        count = int(st.count[members].sum())
+        if len(members) == 1 or self.options.color_stat == "mean":
+            color = (st.color_linear[members] * st.count[members][:, None]).sum(axis=0) / max(count, 1)
+        else:
+            color = pixel_color(self.rgb.reshape(-1, 3)[self.groups.order[pos]], self.options.color_stat)
+        obj = self._common(self.namer.top(self.names[k]), self.names[k], k, spec, color, count, bbox, dstats, conf)
+        u, v = self.px.u[pos], self.px.v[pos]
+        d = self.px.depth[pos] if self.px.depth is not None else None
         if spec.flat:
             self._place_plane(obj, u, v, d)
             return obj
-        interior = self.interior[sl] if self.interior is not None else None
-        pts, measured = self._world_points(u, v, d, st.bbox[i], spec, interior)
-        hidden = bool(self.hidden_bottom[i]) if self.hidden_bottom is not None else False
-        box, source = fit_box(pts, spec, self.ctx.pose.position, bottom_hidden=hidden, sharp=self.sharp and measured)
+        hidden = bool(self.hidden_bottom[members].any()) if self.hidden_bottom is not None else False
+        box, source, measured = self._fit(pos, bbox, spec, hidden)
         frozen = (1,) if spec.role == "ceiling" else (2,) if spec.slab else ()
-        box = cover_bbox(box, st.bbox[i], self.ctx.pose, self.intr, keep_bottom=box.bottom <= 1e-6, frozen=frozen)
+        box = cover_bbox(box, bbox, self.ctx.pose, self.intr, keep_bottom=box.bottom <= 1e-6, frozen=frozen)
         self._apply_box(obj, box, spec, source if measured else "prior")
         if self.options.recursion > 0:
-            rgb = self.rgb.reshape(-1, 3)[self.groups.order[sl]]
+            rgb = self.rgb.reshape(-1, 3)[self.groups.order[pos]]
             obj["children"] = self._children(obj, box, spec, u, v, d, rgb, level=1)
         return obj
 
@@ -632,6 +721,16 @@ class SceneEngine:
             "generator": f"img2maya {__version__}", "source": source, "camera": camera, "ground": ground,
             "settings": settings, "warnings": list(dict.fromkeys(self.warnings)), "objects": objects,
         }
+
+
+def _fits_prior(a: Box, b: Box, spec: ShapeSpec) -> bool:
+    """Could two boxes be pieces of one object of this class? Their joint extent along the first
+    box's axes must not exceed 1.3 x the class's largest prior dimension (two parked cars in a row
+    are 9 m long, one is 4.5)."""
+    if spec.depth_from_width:
+        return True
+    local = a.to_local(np.concatenate([a.corners(), b.corners()]))
+    return float(np.ptp(local[:, [0, 2]], axis=0).max()) <= 1.3 * max(spec.size)
 
 
 def _child_box(points: np.ndarray, parent: Box) -> tuple[Box, str]:
