@@ -45,6 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_synthetic import code_version  # noqa: E402
 from prototype import prototype_stats, prototype_stats_numpy, soft_masks  # noqa: E402
 
 from inference_server.analysis.camera import Intrinsics, focal_from_fov  # noqa: E402
@@ -195,7 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     mp = a.width * a.height / 1e6
     print(f"inputs: {a.width}x{a.height} ({mp:.1f} MP), {len(NAMES_24)} classes, "
           f"{len(np.unique(labels))} present, generated in {time.perf_counter() - t0:.1f} s")
-    res: dict[str, Any] = {"width": a.width, "height": a.height, "classes": len(NAMES_24)}
+    res: dict[str, Any] = {"width": a.width, "height": a.height, "classes": len(NAMES_24), "code": code_version()}
+    print(f"code: {res['code']}")
     with tempfile.TemporaryDirectory(prefix="img2maya_speed_") as tmp:
         folder = Path(a.keep) if a.keep else Path(tmp)
         paths = write_big_inputs(folder, rgb, labels, depth, a.png)

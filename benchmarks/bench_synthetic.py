@@ -20,7 +20,8 @@ and compare the scene's objects with the ground-truth boxes:
   rotation about +Y and a shift in x-z (world yaw and origin on the ground are a free gauge).
 
     .venv/bin/python benchmarks/bench_synthetic.py [--seeds 10] [--start 0] [--objects 6]
-        [--width 960 --height 640] [--min-px 400] [--depth-noise 0.02] [--keep DIR] [--json FILE|-]
+        [--width 960 --height 640] [--min-px 400] [--depth-noise S] [--depth-smooth-noise S]
+        [--depth-blur PX] [--keep DIR] [--json FILE|-]
 
 Prints one row per ground-truth object, a per-class table, and the means against the targets
 (mean IoU3D >= 0.6, baseline ~0.3; colour within 0.03).
@@ -197,6 +198,41 @@ def score_scene(scene: SyntheticScene, pred: dict[str, Any], min_px: int) -> dic
             "warnings": pred.get("warnings", [])}
 
 
+def perturb_depth(scene: SyntheticScene, seed: int, iid: float, smooth: float, blur: int) -> np.ndarray:
+    """The scene's z-depth with network-like errors (deterministic in seed); sky stays NaN.
+
+    `blur` first (edges bleed between objects and into the sky, as a network's depth does), then a
+    smooth multiplicative error field of std `smooth`, then independent per-pixel noise of std `iid`.
+    """
+    from scipy import ndimage
+
+    d = scene.depth.astype(np.float64)
+    sky = np.isnan(d)
+    rng = np.random.default_rng(seed + 1_000_003)
+    if blur > 1:
+        d = ndimage.uniform_filter(np.where(sky, 1000.0, d), size=blur, mode="nearest")
+    if smooth > 0:
+        field = ndimage.gaussian_filter(rng.standard_normal(d.shape), sigma=30.0, mode="reflect")
+        d = d * (1.0 + smooth * field / (field.std() + 1e-12))
+    if iid > 0:
+        d = d * (1.0 + iid * rng.standard_normal(d.shape))
+    d[sky] = np.nan
+    return d.astype(np.float32)
+
+
+def code_version() -> str:
+    """The commit the engine was run from, flagged when inference_server/ has uncommitted edits
+    (the checkout is shared: numbers taken on a dirty tree may not reproduce)."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                              text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "inference_server"], cwd=ROOT,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"{head}{' + uncommitted changes in inference_server/' if dirty else ''}" if head else "unknown"
+
+
 def _mean(xs: list[float]) -> float:
     return float(np.mean(xs)) if xs else float("nan")
 
@@ -276,6 +312,9 @@ def print_report(results: list[dict[str, Any]], summary: dict[str, Any], times: 
     print(f"camera |error| means: height {s['camera_height_abs_err_mean']:.3f} m, pitch "
           f"{s['camera_pitch_abs_err_mean']:.2f} deg, roll {s['camera_roll_abs_err_mean']:.2f} deg")
     print(f"img2maya scene wall time per image: mean {np.mean(times):.2f} s, max {np.max(times):.2f} s")
+    d = s["depth_perturbation"]
+    print(f"code: {s['code_version']}; depth perturbation: iid {d['iid']}, smooth {d['smooth']}, "
+          f"blur {d['blur_px']} px")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -287,7 +326,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--height", type=int, default=640)
     ap.add_argument("--min-px", type=int, default=400, help="score GT objects with at least this many pixels")
     ap.add_argument("--depth-noise", type=float, default=0.0, metavar="S",
-                    help="multiply depth by (1 + S * N(0, 1)) per pixel (default 0: exact depth)")
+                    help="multiply depth by (1 + S * N(0, 1)) independently per pixel (default 0: exact depth)")
+    ap.add_argument("--depth-smooth-noise", type=float, default=0.0, metavar="S",
+                    help="multiply depth by (1 + e), e a smooth random field (~30 px correlation) of std S")
+    ap.add_argument("--depth-blur", type=int, default=0, metavar="PX",
+                    help="box-blur depth over PX x PX pixels (sky counted as 1000 m), as networks bleed edges")
     ap.add_argument("--keep", metavar="DIR", help="keep inputs and scene.json per seed under DIR/seed_N")
     ap.add_argument("--json", metavar="FILE", help="write per-object rows and the summary as JSON ('-' = stdout)")
     a = ap.parse_args(argv)
@@ -296,10 +339,7 @@ def main(argv: list[str] | None = None) -> int:
         base = Path(a.keep) if a.keep else Path(tmp)
         for seed in range(a.start, a.start + a.seeds):
             scene = make_scene(seed, a.width, a.height, a.objects)
-            if a.depth_noise > 0:
-                rng = np.random.default_rng(seed + 1_000_003)
-                noisy = scene.depth * (1.0 + a.depth_noise * rng.standard_normal(scene.depth.shape))
-                scene.depth = noisy.astype(np.float32)
+            scene.depth = perturb_depth(scene, seed, a.depth_noise, a.depth_smooth_noise, a.depth_blur)
             folder = base / f"seed_{seed}"
             paths = write_inputs(scene, folder)
             pred, dt = run_cli(paths, scene.intrinsics.focal_px, folder / "scene.json")
@@ -307,6 +347,8 @@ def main(argv: list[str] | None = None) -> int:
             results.append(score_scene(scene, pred, a.min_px))
     summary = summarise(results)
     summary["cli_seconds_mean"] = float(np.mean(times))
+    summary["code_version"] = code_version()
+    summary["depth_perturbation"] = {"iid": a.depth_noise, "smooth": a.depth_smooth_noise, "blur_px": a.depth_blur}
     if a.json != "-":
         print_report(results, summary, times)
     if a.json:
