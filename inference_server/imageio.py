@@ -410,8 +410,8 @@ def _load_npy(p: Path, what: str) -> np.ndarray:
         return np.asarray(np.load(p, allow_pickle=False))
     except UserError:
         raise
-    except (OSError, ValueError, EOFError) as exc:
-        raise UserError(f"cannot read {what} {p}: {_one_line(exc)}") from None
+    except Exception as exc:  # noqa: BLE001 - zipfile/numpy raise many types for a broken file
+        raise UserError(f"cannot read {what} {p}: {type(exc).__name__}: {_one_line(exc)}") from None
 
 
 def load_depth(path: str | os.PathLike[str], shape: tuple[int, int], full_shape: tuple[int, int] | None = None,

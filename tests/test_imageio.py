@@ -306,6 +306,12 @@ def test_depth_errors(tmp_path):
     (tmp_path / "bad.npy").write_bytes(b"garbage")
     with pytest.raises(UserError, match="bad.npy"):
         load_depth(tmp_path / "bad.npy", (1, 1))
+    np.savez(tmp_path / "z.npz", a=np.ones((2, 2), np.float32))
+    data = bytearray((tmp_path / "z.npz").read_bytes())
+    data[len(data) // 2] ^= 0xFF  # a bad CRC inside the zip
+    (tmp_path / "z.npz").write_bytes(bytes(data))
+    with pytest.raises(UserError, match=r"cannot read depth .*z.npz: BadZipFile"):
+        load_depth(tmp_path / "z.npz", (2, 2))
 
 
 def test_depth_full_size_resampled(tmp_path):
