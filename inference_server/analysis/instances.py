@@ -74,7 +74,7 @@ def depth_edges(depth: np.ndarray, jump: float = DEPTH_JUMP_LOG, ratio: float = 
     return edges
 
 
-def edge_sharpness(depth: np.ndarray, jump: float = DEPTH_JUMP_LOG, step: int = 2) -> float:
+def edge_sharpness(depth: np.ndarray, jump: float = DEPTH_JUMP_LOG, step: int = 4) -> float:
     """How sharp the depth map's occlusion edges are, 0.5 (ramps) .. 1 (one-pixel steps).
 
     Along every `step`-th row, at each place where log-depth changes by more than `jump` over two
