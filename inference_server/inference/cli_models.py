@@ -46,9 +46,15 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    """Check presence, size and sha256 of every file; exit 1 when any required file is wrong or missing."""
+    """Check presence, size and sha256 of every file; exit 1 when any required file is wrong or missing.
+
+    Without model ids: the default models and every model whose folder exists (an optional model that
+    was never installed is not an error).
+    """
     bad = 0
-    for mid in _ids(args.model):
+    ids = args.model or [m for m in registry.MODELS if m in (registry.DEFAULT_SEG, registry.DEFAULT_DEPTH)
+                         or registry.model_folder(m, args.models_dir).is_dir()]
+    for mid in _ids(ids):
         for name, state in registry.status(mid, args.models_dir).items():
             path = registry.model_folder(mid, args.models_dir) / name
             print(f"{'ok  ' if state == 'ok' else 'FAIL'} {mid}: {path}{'' if state == 'ok' else ' ' + state}")
@@ -88,7 +94,7 @@ def register(subparsers: Any) -> None:
     _add_models_dir(pl)
     pl.set_defaults(func=cmd_list)
     pv = sub.add_parser("verify", help="check the files (size, sha256); exit 1 when one is bad")
-    pv.add_argument("model", nargs="*", help="model ids (default: all)")
+    pv.add_argument("model", nargs="*", help="model ids (default: the defaults and every installed model)")
     _add_models_dir(pv)
     pv.set_defaults(func=cmd_verify)
     pd = sub.add_parser("download", help="fetch model files from their public sources")
