@@ -445,8 +445,8 @@ def load_depth(path: str | os.PathLike[str], shape: tuple[int, int], full_shape:
         raise UserError(f"depth {p} must be a 2-D array, got shape {a.shape}")
     if not (np.issubdtype(a.dtype, np.number) and not np.iscomplexobj(a)):
         raise UserError(f"depth {p} must hold numbers, got dtype {a.dtype}")
-    d = _fit_shape(a, shape, full_shape, "depth", p).astype(np.float32)
-    with np.errstate(invalid="ignore"):
+    with np.errstate(over="ignore", invalid="ignore"):  # beyond float32: inf, i.e. no depth
+        d = _fit_shape(a, shape, full_shape, "depth", p).astype(np.float32)
         d[~(np.isfinite(d) & (d > 0))] = np.nan
     return d
 

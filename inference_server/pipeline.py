@@ -92,7 +92,10 @@ def intrinsics(photo: Photo, *, focal_px: float | None = None, fov_deg: float | 
 
 def check_ids(labels: np.ndarray, names: list[str], labels_what: str = "labels",
               names_what: str = "the label names") -> None:
-    """UserError when a label id has no name (ids < 0 mean 'unlabelled' and are allowed)."""
+    """UserError when a label id has no name (ids < 0 mean 'unlabelled' and are allowed), or when
+    no pixel has a class at all."""
+    if labels.size and int(labels.max()) < 0:
+        raise UserError(f"{labels_what} give no pixel a class (every id is negative, i.e. unlabelled)")
     if labels.size and int(labels.max()) >= len(names):
         bad = np.unique(labels[labels >= len(names)])
         shown = ", ".join(str(int(b)) for b in bad[:5]) + (", ..." if bad.size > 5 else "")

@@ -62,6 +62,32 @@ def test_ids_beyond_names(tmp_path):
         pipeline.run(s.photo, labels_path=s.labels, names_path=s.names, depth_path=s.depth)
 
 
+def test_labels_with_no_class_at_all(tmp_path):
+    s = street(tmp_path)
+    np.save(tmp_path / "neg.npy", np.full(s.label_ids.shape, -1, np.int32))
+    with pytest.raises(UserError, match=r"labels .*neg.npy give no pixel a class"):
+        pipeline.run(s.photo, labels_path=tmp_path / "neg.npy", names_path=s.names, depth_path=s.depth)
+
+
+def test_degenerate_shapes_and_depths_give_scenes(tmp_path):
+    """1x1 and one-row photos, one class everywhere, absurd depths (1e-30, beyond float32)."""
+    (tmp_path / "n.txt").write_text("sky\nroad\ncar\n")
+    rng = np.random.default_rng(0)
+    cases = [((1, 1), np.array([[2]]), np.array([[5.0]])),
+             ((1, 50), np.full((1, 50), 2), np.full((1, 50), 5.0)),
+             ((20, 30), np.full((20, 30), 2), np.full((20, 30), 5.0)),
+             ((20, 30), rng.integers(0, 3, (20, 30)), np.full((20, 30), 1e-30)),
+             ((20, 30), rng.integers(0, 3, (20, 30)), np.full((20, 30), np.finfo(np.float64).max))]
+    for k, ((h, w), lab, dep) in enumerate(cases):
+        Image.fromarray(np.full((h, w, 3), 120, np.uint8)).save(tmp_path / f"{k}.png")
+        np.save(tmp_path / f"{k}_l.npy", lab)
+        np.save(tmp_path / f"{k}_d.npy", dep)
+        sc = pipeline.run(tmp_path / f"{k}.png", labels_path=tmp_path / f"{k}_l.npy", names_path=tmp_path / "n.txt",
+                          depth_path=tmp_path / f"{k}_d.npy")
+        scene.validate(sc)
+        assert (sc["source"]["width"], sc["source"]["height"]) == (w, h)
+
+
 def test_labels_without_names_and_names_without_labels(tmp_path):
     s = street(tmp_path)
     with pytest.raises(UserError, match="--labels needs --label-names"):
