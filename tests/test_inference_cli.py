@@ -74,3 +74,17 @@ def test_label_png_depth_and_colours() -> None:
     d = np.array([[1.0, 2.0, np.nan]], np.float32)
     c = colour_depth(d)
     assert c[0, 2].tolist() == [0, 0, 0] and c[0, 0].sum() < c[0, 1].sum()
+
+
+def test_analyze_downscaled_photo_written_at_full_size(samples_dir: Path, models_dir: Path, tmp_path: Path) -> None:
+    """A photo over the analysis limit is analysed smaller, but the outputs come back at its full size."""
+    big = Image.open(samples_dir / "street_london_bus.jpg").convert("RGB").resize((2600, 1729))
+    photo = tmp_path / "big.jpg"
+    big.save(photo, quality=90)
+    out = tmp_path / "o"
+    assert cli_models.main(["analyze", str(photo), "--out-dir", str(out), "--models-dir", str(models_dir)]) == 0
+    labels = np.asarray(Image.open(out / "labels.png"))
+    assert labels.shape == (1729, 2600)
+    assert np.load(out / "depth.npy").shape == np.load(out / "confidence.npy").shape == (1729, 2600)
+    names = (out / "label_names.txt").read_text().splitlines()
+    assert names[np.bincount(labels[:150].ravel()).argmax()] == "sky"
