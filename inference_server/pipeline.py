@@ -191,8 +191,17 @@ def run(photo_path: str | os.PathLike[str], *, labels_path: str | os.PathLike[st
         api = _api()
         seg_id = (seg_model or api.DEFAULT_SEG) if need_seg else None
         depth_id = (depth_model or api.DEFAULT_DEPTH) if need_depth else None
-        net_seg, net_depth = infer(photo, seg_id, depth_id, models_dir=models_dir, progress=_sub(progress, 0.02, 0.6),
-                                   sky_from=seg, focal_px=focal_px, fov_deg=fov_deg)
+        try:
+            net_seg, net_depth = infer(photo, seg_id, depth_id, models_dir=models_dir,
+                                       progress=_sub(progress, 0.02, 0.6), sky_from=seg, focal_px=focal_px,
+                                       fov_deg=fov_deg)
+        except UserError as exc:
+            available = getattr(api, "available", None)
+            missing = available is not None and any(m is not None and m in str(exc) and not available(m, models_dir)
+                                                    for m in (seg_id, depth_id))
+            if missing:  # the registry says which file goes where; add how to do without it
+                raise UserError(f"{exc}; or skip the networks with --labels/--label-names/--depth") from None
+            raise
         if need_seg:
             seg = net_seg
             if options.recursion > 0 and seg_id is not None:

@@ -189,6 +189,19 @@ def test_networks_fill_in_what_the_user_did_not_bring(fake_api):
     assert api.calls == [] and sc["source"]["models"]["depth"] == "none"
 
 
+def test_missing_weights_say_how_to_do_without(fake_api, monkeypatch):
+    s, api = fake_api
+
+    def segment(rgb, model, models_dir=None):
+        raise UserError(f"model {model}: /m/{model}/w.tflite is missing; run `img2maya models download {model}`")
+
+    monkeypatch.setattr(api, "segment", segment, raising=False)
+    monkeypatch.setattr(api, "available", lambda model, models_dir=None: False, raising=False)
+    with pytest.raises(UserError, match=r"w.tflite is missing; run `img2maya models download fake-seg`; "
+                                        r"or skip the networks with --labels/--label-names/--depth$"):
+        pipeline.run(s.photo)
+
+
 def test_progress_is_monotonic_and_ends_near_one(fake_api):
     s, _ = fake_api
     seen: list[tuple[str, float]] = []
