@@ -249,12 +249,27 @@ def _depth_args(args: argparse.Namespace) -> tuple[str | None, str | None]:
                 raise UserError(f"--depth {args.depth} (a model id: no such file) contradicts --depth-model "
                                 f"{depth_model}")
             depth_model = args.depth
+            _check_depth_model_id(args.depth)
     if depth_file is not None and depth_model is not None:
         raise UserError("--depth FILE and --depth-model exclude each other")
     if depth_file is None and (args.depth_kind is not None or args.depth_scale is not None):
         flag = "--depth-kind" if args.depth_kind is not None else "--depth-scale"
         raise UserError(f"{flag} describes your --depth FILE, and none was given (a network's depth has its own kind)")
     return depth_file, depth_model
+
+
+def _check_depth_model_id(value: str) -> None:
+    """`--depth VALUE` that is no file must be a depth model id (or none): say both readings failed."""
+    if value.lower() in ("none", ""):
+        return
+    try:
+        from .inference.registry import MODELS
+    except ImportError:
+        return  # no inference package: the pipeline says the networks are not available
+    if value not in MODELS or getattr(MODELS[value], "task", "depth") != "depth":
+        known = [m for m, spec in MODELS.items() if getattr(spec, "task", "depth") == "depth"]
+        raise UserError(f"--depth {value}: no such file, and not a depth model id "
+                        f"(known: {', '.join(known)}, none)")
 
 
 def _one_photo(image: str, out: Path, args: argparse.Namespace, options: Any, depth_file: str | None,

@@ -279,6 +279,8 @@ def test_depth_file_versus_model(tmp_path, capsys):
     _assert_one_line_error(rc, err, "--depth FILE and --depth-model exclude each other")
     rc, _, err = _run(capsys, "scene", s.photo, "--depth-kind", "relative", "-o", tmp_path / "out.json")
     _assert_one_line_error(rc, err, "--depth-kind describes your --depth FILE, and none was given")
+    rc, _, err = _run(capsys, "scene", s.photo, "--depth", "nosuchthing", "-o", tmp_path / "out.json")
+    _assert_one_line_error(rc, err, r"--depth nosuchthing: no such file, and not a depth model id \(known: .*none\)")
     # `--depth none` is the model id 'none': no depth, no network
     out = tmp_path / "out.json"
     rc, _, err = _run(capsys, "scene", s.photo, "--labels", s.labels, "--label-names", s.names, "--depth", "none",
