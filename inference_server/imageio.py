@@ -103,6 +103,8 @@ def _check_file(path: str | os.PathLike[str], what: str) -> Path:
         raise UserError(f"{what} not found: {p}")
     if p.is_dir():
         raise UserError(f"{what} is a folder, not a file: {p}")
+    if not p.is_file():  # a device or a pipe would block or never end
+        raise UserError(f"{what} is not a regular file: {p}")
     if not os.access(p, os.R_OK):
         raise UserError(f"cannot read {what} {p}: permission denied")
     return p

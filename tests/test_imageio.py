@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 
 import numpy as np
 import pytest
@@ -166,6 +167,9 @@ def test_missing_empty_and_folder(tmp_path):
         load_photo(tmp_path / "empty.jpg")
     with pytest.raises(UserError, match="is a folder"):
         load_photo(tmp_path)
+    if os.path.exists("/dev/zero"):
+        with pytest.raises(UserError, match="not a regular file: /dev/zero"):
+            load_photo("/dev/zero")
 
 
 def test_decompression_bomb_header_refused_before_decoding(tmp_path):
