@@ -198,11 +198,13 @@ def score_scene(scene: SyntheticScene, pred: dict[str, Any], min_px: int) -> dic
             "warnings": pred.get("warnings", [])}
 
 
-def perturb_depth(scene: SyntheticScene, seed: int, iid: float, smooth: float, blur: int) -> np.ndarray:
+def perturb_depth(scene: SyntheticScene, seed: int, iid: float, smooth: float, blur: int,
+                  smooth_px: float = 80.0) -> np.ndarray:
     """The scene's z-depth with network-like errors (deterministic in seed); sky stays NaN.
 
     `blur` first (edges bleed between objects and into the sky, as a network's depth does), then a
-    smooth multiplicative error field of std `smooth`, then independent per-pixel noise of std `iid`.
+    smooth multiplicative error field of std `smooth` (Gaussian-filtered white noise, sigma `smooth_px`
+    pixels: object-sized, like a network's scale errors), then independent per-pixel noise of std `iid`.
     """
     from scipy import ndimage
 
@@ -212,7 +214,7 @@ def perturb_depth(scene: SyntheticScene, seed: int, iid: float, smooth: float, b
     if blur > 1:
         d = ndimage.uniform_filter(np.where(sky, 1000.0, d), size=blur, mode="nearest")
     if smooth > 0:
-        field = ndimage.gaussian_filter(rng.standard_normal(d.shape), sigma=30.0, mode="reflect")
+        field = ndimage.gaussian_filter(rng.standard_normal(d.shape), sigma=smooth_px, mode="reflect")
         d = d * (1.0 + smooth * field / (field.std() + 1e-12))
     if iid > 0:
         d = d * (1.0 + iid * rng.standard_normal(d.shape))
@@ -250,6 +252,7 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
             "err_long": _mean([r["err_long"] for r in ms]), "err_short": _mean([r["err_short"] for r in ms]),
             "err_height": _mean([r["err_height"] for r in ms]), "err_yaw": _mean([r["err_yaw"] for r in ms]),
             "err_centre": _mean([r["err_centre"] for r in ms]),
+            "err_range_abs": _mean([abs(r["err_range"]) for r in ms]),
             "color_err_linear": _mean([r["color_err_linear"] for r in ms]),
         }
     cams = [res["camera"] for res in results]
@@ -293,11 +296,11 @@ def print_report(results: list[dict[str, Any]], summary: dict[str, Any], times: 
               f"dRoll {c['err_roll']:+.2f} deg{extra}")
     print()
     print(f"{'class':9} {'n':>3} {'match':>5} {'IoU3D':>6} {'base':>6} {'dLong':>6} {'dShort':>6} {'dH':>6} "
-          f"{'dYaw':>5} {'dCtr':>5} {'colLin':>6}")
+          f"{'dYaw':>5} {'dCtr':>5} {'|dRng|':>6} {'colLin':>6}")
     for lab, c in summary["per_class"].items():
         print(f"{lab:9} {c['n']:3d} {c['matched']:5d} {c['iou']:6.3f} {c['baseline_iou']:6.3f} {c['err_long']:+6.2f} "
               f"{c['err_short']:+6.2f} {c['err_height']:+6.2f} {c['err_yaw']:5.1f} {c['err_centre']:5.2f} "
-              f"{c['color_err_linear']:6.4f}")
+              f"{c['err_range_abs']:6.2f} {c['color_err_linear']:6.4f}")
     s = summary
     print()
     print(f"objects scored (>= min px): {s['objects']}, matched {s['matched']}, extra engine objects {s['extras']}")
@@ -313,7 +316,8 @@ def print_report(results: list[dict[str, Any]], summary: dict[str, Any], times: 
           f"{s['camera_pitch_abs_err_mean']:.2f} deg, roll {s['camera_roll_abs_err_mean']:.2f} deg")
     print(f"img2maya scene wall time per image: mean {np.mean(times):.2f} s, max {np.max(times):.2f} s")
     d = s["depth_perturbation"]
-    print(f"code: {s['code_version']}; depth perturbation: iid {d['iid']}, smooth {d['smooth']}, "
+    print(f"code: {s['code_version']}; depth perturbation: iid {d['iid']}, smooth {d['smooth']} "
+          f"(sigma {d['smooth_px']} px), "
           f"blur {d['blur_px']} px")
 
 
@@ -328,7 +332,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--depth-noise", type=float, default=0.0, metavar="S",
                     help="multiply depth by (1 + S * N(0, 1)) independently per pixel (default 0: exact depth)")
     ap.add_argument("--depth-smooth-noise", type=float, default=0.0, metavar="S",
-                    help="multiply depth by (1 + e), e a smooth random field (~30 px correlation) of std S")
+                    help="multiply depth by (1 + e), e a smooth random field of std S (see --depth-smooth-px)")
+    ap.add_argument("--depth-smooth-px", type=float, default=80.0, metavar="PX",
+                    help="correlation length (Gaussian sigma, pixels) of the smooth field (default 80)")
     ap.add_argument("--depth-blur", type=int, default=0, metavar="PX",
                     help="box-blur depth over PX x PX pixels (sky counted as 1000 m), as networks bleed edges")
     ap.add_argument("--keep", metavar="DIR", help="keep inputs and scene.json per seed under DIR/seed_N")
@@ -339,7 +345,8 @@ def main(argv: list[str] | None = None) -> int:
         base = Path(a.keep) if a.keep else Path(tmp)
         for seed in range(a.start, a.start + a.seeds):
             scene = make_scene(seed, a.width, a.height, a.objects)
-            scene.depth = perturb_depth(scene, seed, a.depth_noise, a.depth_smooth_noise, a.depth_blur)
+            scene.depth = perturb_depth(scene, seed, a.depth_noise, a.depth_smooth_noise, a.depth_blur,
+                                        a.depth_smooth_px)
             folder = base / f"seed_{seed}"
             paths = write_inputs(scene, folder)
             pred, dt = run_cli(paths, scene.intrinsics.focal_px, folder / "scene.json")
@@ -348,7 +355,8 @@ def main(argv: list[str] | None = None) -> int:
     summary = summarise(results)
     summary["cli_seconds_mean"] = float(np.mean(times))
     summary["code_version"] = code_version()
-    summary["depth_perturbation"] = {"iid": a.depth_noise, "smooth": a.depth_smooth_noise, "blur_px": a.depth_blur}
+    summary["depth_perturbation"] = {"iid": a.depth_noise, "smooth": a.depth_smooth_noise,
+                                      "smooth_px": a.depth_smooth_px, "blur_px": a.depth_blur}
     if a.json != "-":
         print_report(results, summary, times)
     if a.json:
