@@ -190,3 +190,13 @@ def test_an_object_cut_in_two_by_an_occluder_is_one_object() -> None:
     cars = [o for o in scene["objects"] if o["label"] == "car"]
     assert len(cars) == 1 and cars[0]["pixels"] == int(car_px.sum())
     assert box_iou(as_box(cars[0]), boxes[0].box) > 0.8
+
+
+def test_noisy_depth_is_filtered_and_noise_taken_out_of_the_extents() -> None:
+    s = street()
+    noisy = (s.depth * (1 + np.random.default_rng(3).normal(0, 0.02, s.depth.shape))).astype(np.float32)
+    scene = build_scene(s.rgb, s.labels, s.names, noisy, s.intr, SceneOptions(), source=SRC)
+    assert any("noisy depth" in w for w in scene["warnings"])
+    ious = [box_iou(as_box(match(scene, gt)), gt.box) for gt in s.boxes]
+    assert np.mean(ious) > 0.65
+    assert scene["ground"]["camera_height_m"] == pytest.approx(1.6, abs=0.02)

@@ -151,7 +151,8 @@ def _prior_depth(spec: ShapeSpec, measured_other: float) -> float:
 
 
 def fit_box(points: np.ndarray, spec: ShapeSpec, cam_pos: np.ndarray, *, yaw: float | None = None,
-            ground: bool = True, bottom_hidden: bool = False, sharp: bool = True) -> tuple[Box, str]:
+            ground: bool = True, bottom_hidden: bool = False, sharp: bool = True,
+            depth_sigma: float = 0.0) -> tuple[Box, str]:
     """Oriented box of world points (n, 3); returns the box and its thickness_source.
 
     `yaw` fixes the orientation (children inherit their parent's); `ground` False leaves the
@@ -159,6 +160,8 @@ def fit_box(points: np.ndarray, spec: ShapeSpec, cam_pos: np.ndarray, *, yaw: fl
     lower outline is mostly occluded by nearer objects) makes "auto" classes stand on the ground.
     `sharp` depth (ray-cast, lidar, RGB-D) gives horizontal extents by occupancy, which keeps faces
     seen at grazing angles; blurred network depth uses percentiles, which drop edge bleeding.
+    `depth_sigma` (relative per-pixel depth noise) is taken out of the percentile spans: noise
+    along the view ray would otherwise make every box about 4 sigma x distance too deep.
     """
     p = np.asarray(points, dtype=np.float64)
     lo1, hi1 = np.percentile(p, [1.0, 99.0], axis=0)
@@ -177,6 +180,14 @@ def fit_box(points: np.ndarray, spec: ShapeSpec, cam_pos: np.ndarray, *, yaw: fl
     # bins of about the depth noise, and at least 1/200 of the object's robust size
     res = max(noise, 0.005 * max(np.ptp(np.percentile(coords[0], [2, 98])), np.ptp(np.percentile(coords[1], [2, 98]))))
     spans = [occupied_span(x, res) if sharp else robust_span(x) for x in coords]
+    if depth_sigma > 0:
+        view = np.asarray(p.mean(axis=0) - cam_pos)
+        view = view / max(float(np.linalg.norm(view)), 1e-9)
+        for k, axis in enumerate(((c, -s), (s, c))):
+            spread = 4.3 * depth_sigma * dist * abs(view[0] * axis[0] + view[2] * axis[1])
+            lo, hi = spans[k]
+            half = max((hi - lo - spread) / 2.0, 0.25 * (hi - lo) / 2.0)
+            spans[k] = ((lo + hi) / 2.0 - half, (lo + hi) / 2.0 + half)
     ext = [spans[0][1] - spans[0][0], spans[1][1] - spans[1][0]]
 
     source = "measured"

@@ -42,6 +42,11 @@ def depth_edges(depth: np.ndarray, jump: float = DEPTH_JUMP_LOG, ratio: float = 
     """
     with np.errstate(invalid="ignore", divide="ignore"):
         logd = np.log(np.where(depth > 0, depth, np.nan).astype(np.float32))
+    # Noisy depth (a sensor's or a network's per-pixel noise) raises both thresholds above its
+    # own level: sigma from the median absolute second difference (slopes cancel, noise does not).
+    noise = depth_noise(logd)
+    jump = max(jump, 3.0 * noise)
+    bend_limit = max(2.0 * jump, 5.0 * noise)
     edges = np.zeros(logd.shape, dtype=bool)
     for axis in (0, 1):
         L = np.moveaxis(logd, axis, 0)
@@ -69,9 +74,22 @@ def depth_edges(depth: np.ndarray, jump: float = DEPTH_JUMP_LOG, ratio: float = 
         with np.errstate(invalid="ignore"):
             d2 = [np.abs(L[(i + o + 1,) + rest] - 2 * L[(i + o,) + rest] + L[(i + o - 1,) + rest]) for o in (-1, 0, 1)]
         bend = np.fmax(np.fmin(d2[0], d2[1]), np.fmin(d2[1], d2[2]))
-        hit |= np.nan_to_num(bend, nan=0.0) > 2.0 * jump
+        hit |= np.nan_to_num(bend, nan=0.0) > bend_limit
         e[(i[hit],) + tuple(r[hit] for r in rest)] = True
     return edges
+
+
+def depth_noise(logd: np.ndarray, step: int = 4) -> float:
+    """Robust std of the second difference of log-depth along rows (every `step`-th row):
+    about sqrt(6) x the per-pixel noise; ~0 for ray-cast or smooth depth."""
+    L = logd[::step]
+    with np.errstate(invalid="ignore"):
+        d2 = (L[:, 2:] - 2 * L[:, 1:-1] + L[:, :-2]).ravel()
+    d2 = d2[np.isfinite(d2)]
+    if len(d2) < 100:
+        return 0.0
+    med = float(np.median(d2))
+    return 1.4826 * float(np.median(np.abs(d2 - med)))
 
 
 def edge_sharpness(depth: np.ndarray, jump: float = DEPTH_JUMP_LOG, step: int = 4) -> float:
