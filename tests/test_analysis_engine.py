@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from test_analysis_synth import street
 
+from inference_server.analysis.camera import intrinsics_for
 from inference_server.analysis.engine import SceneOptions, build_scene
 from inference_server.errors import UserError
 from inference_server.scene import iter_objects, validate
@@ -178,3 +179,15 @@ def test_resegment_hook_names_the_children_and_none_falls_back() -> None:
     assert sorted(c["label"] for c in building["children"]) == ["wall", "windowpane"]
     car = next(o for o in scene["objects"] if o["label"] == "car")
     assert len(car["children"]) >= 2 and all(c["label"] == "car" for c in car["children"])
+
+
+@pytest.mark.parametrize(("labels", "names", "with_depth"), [
+    (-1, ["sky"], False), (0, ["other"], True), (0, ["other"], False), (-1, [], True), (0, ["car"], True)])
+def test_images_without_any_object_give_valid_empty_scenes(labels: int, names: list, with_depth: bool) -> None:
+    h, w = 30, 40
+    depth = np.ones((h, w), np.float32) if with_depth else None
+    scene = build_scene(np.zeros((h, w, 3), np.uint8), np.full((h, w), labels), names, depth,
+                        intrinsics_for(w, h), SceneOptions(min_area_px=2000),
+                        source={"image": "a", "width": w, "height": h, "sha256": "0" * 64})
+    validate(scene)
+    assert scene["objects"] == []

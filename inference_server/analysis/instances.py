@@ -135,6 +135,8 @@ def bottom_occlusion(inst: np.ndarray, depth: np.ndarray, occluder: np.ndarray) 
     something else) where that neighbour is a nearer object (`occluder[id]`, not ground/sky):
     a standing object whose feet are hidden behind a car still stands on the ground."""
     n = len(occluder)
+    if n == 0 or inst.shape[0] < 2:
+        return np.zeros(n)
     a, b = inst[:-1], inst[1:]
     edge = (a >= 0) & (a != b)
     with np.errstate(invalid="ignore"):
