@@ -1,3 +1,34 @@
-"""img2maya inside Maya: builder, panel and scripting API (no numpy; Qt through Qt.py)."""
+"""img2maya inside Maya: builder, panel and scripting API (no numpy; Qt through Qt.py).
+
+Importing this package imports no Maya module: `build_scene` and `show` load the builder and the panel
+when called, so `import img2maya` also works in plain Python (tests, the installer's path logic).
+"""
+
+from __future__ import annotations
+
+from typing import Any
 
 __version__ = "0.1.0"
+
+__all__ = ["__version__", "build_scene", "load_scene", "show"]
+
+
+def build_scene(*args: Any, **kwargs: Any) -> str:
+    """See img2maya.api.build_scene."""
+    from .api import build_scene as _build_scene
+
+    return _build_scene(*args, **kwargs)
+
+
+def load_scene(*args: Any, **kwargs: Any) -> Any:
+    """See img2maya.api.load_scene."""
+    from .api import load_scene as _load_scene
+
+    return _load_scene(*args, **kwargs)
+
+
+def show() -> Any:
+    """See img2maya.api.show."""
+    from .api import show as _show
+
+    return _show()

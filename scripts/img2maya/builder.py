@@ -1,0 +1,289 @@
+"""scene@1 dict -> Maya nodes (maya.cmds only; runs in Maya 2022-2026 and under tests/fakemaya).
+
+What one build creates (docs/MAYA.md has the picture):
+
+    img2maya_<photo stem>            root group, tagged img2maya_build=<photo key>
+      img2maya_<stem>_cam            the camera, film back in inches, the photo as its image plane
+      <name>_geo                     a leaf object: a unit primitive with translate/rotate/scale
+      <name>_grp                     an object with parts or children (identity transform)
+        <name>_geo, <part>_geo, children...
+
+Design choices, and why:
+- Scene transforms are world-space and every group is identity, so each primitive gets its scene
+  transform as is (translate converted to Maya's current linear unit).
+- Primitives are built one metre big (in the current unit) so `scale` equals the size in metres,
+  whatever the scene unit: readable for an artist.
+- Maya commands are slow one by one; calls are batched where Maya accepts several objects
+  (addAttr, group, sets -forceElement), so a primitive costs 5 calls plus its share of its shader.
+- Regenerate must never touch the user's nodes: only roots whose img2maya_build tag equals this
+  photo's key are deleted, and only the shaders that root created and nothing else uses any more.
+- The whole build is one undo chunk, closed even on error; on error the partial build is removed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from maya import cmds
+
+from . import units
+from .mayautil import first, has_attr, linear_unit, names, set_string, set_values, undo_chunk, vec3
+
+BUILD_ATTR = "img2maya_build"  # root and shaders: the photo key of the build that made them
+SOURCE_ATTR = "img2maya_source"  # root: photo path
+SHADERS_ATTR = "img2maya_shaders"  # root: JSON list of the shaders it created
+LABEL_ATTR = "img2maya_label"  # object: class label
+PIXELS_ATTR = "img2maya_pixels"  # object: pixel count
+INFO_ATTR = "img2maya_info"  # object: JSON of name, role, shape, depth_m, confidence, bbox_px...
+
+SCHEMA = "img2maya/scene@1"
+_INFO_KEYS = ("name", "label_id", "role", "shape", "depth_m", "confidence", "bbox_px", "thickness_source",
+              "color_srgb")
+_MIN_SIZE_M = 0.001  # a zero extent would make a singular transform
+
+
+class BuildError(ValueError):
+    """The scene cannot be built (not a scene@1 dict, unknown shape...): a one-line message."""
+
+
+def photo_key(scene: Mapping[str, Any]) -> str:
+    """Identity of the photo a scene comes from: its sha256, or its file name when the hash is absent
+    or a placeholder. Regenerate replaces the build with the same key."""
+    source = scene.get("source") or {}
+    sha = str(source.get("sha256") or "")
+    if sha and sha.strip("0"):
+        return "sha256:" + sha
+    return "image:" + os.path.basename(str(source.get("image") or "scene")).lower()
+
+
+def safe_name(text: str, fallback: str = "scene") -> str:
+    """A valid Maya node name from any text (photo stems may contain spaces, dots, unicode)."""
+    name = re.sub(r"[^A-Za-z0-9_]+", "_", text).strip("_")
+    if not name:
+        name = fallback
+    if name[0].isdigit():
+        name = "_" + name
+    return name
+
+
+def default_root_name(scene: Mapping[str, Any]) -> str:
+    """`img2maya_<photo stem>`."""
+    image = str((scene.get("source") or {}).get("image") or "scene")
+    stem = os.path.splitext(os.path.basename(image.replace("\\", "/")))[0]
+    return "img2maya_" + safe_name(stem)
+
+
+def find_builds(key: str) -> list[str]:
+    """Root groups in the scene whose build tag is `key` (top-level transforms only: cheap)."""
+    out = []
+    for node in cmds.ls(assemblies=True) or []:
+        if has_attr(node, BUILD_ATTR) and cmds.getAttr(node + "." + BUILD_ATTR) == key:
+            out.append(node)
+    return out
+
+
+def delete_build(root: str) -> None:
+    """Delete a previous build: its root and the shaders it created that nothing else uses now.
+    A shader the user assigned to their own objects is kept."""
+    shaders: list[str] = []
+    key = None
+    if has_attr(root, SHADERS_ATTR):
+        shaders = json.loads(cmds.getAttr(root + "." + SHADERS_ATTR) or "[]")
+        key = cmds.getAttr(root + "." + BUILD_ATTR)
+    cmds.delete(root)
+    for shader in shaders:
+        if not has_attr(shader, BUILD_ATTR) or cmds.getAttr(shader + "." + BUILD_ATTR) != key:
+            continue  # renamed away or replaced by a user node of the same name: not ours
+        groups = [sg for sg in (cmds.listConnections(shader + ".outColor", source=False, destination=True)
+                                or []) if cmds.nodeType(sg) == "shadingEngine"]
+        if any(cmds.sets(sg, query=True) for sg in groups):
+            continue  # still used (the user assigned it elsewhere)
+        cmds.delete(shader, *groups)
+
+
+class _Build:
+    """One build in progress: what was created (for clean-up on error) and what is batched."""
+
+    def __init__(self, factor: float, key: str) -> None:
+        self.factor = factor
+        self.key = key
+        self.created: list[str] = []
+        self.objects: list[tuple[str, Mapping[str, Any]]] = []  # (transform, scene object)
+        self.shaders: dict[tuple[float, ...], tuple[str, list[str]]] = {}  # colour -> (first name, members)
+
+    # -- primitives
+    def primitive(self, shape: str, name: str, translate: Sequence[float], rotate: Sequence[float],
+                  size: Sequence[float]) -> str:
+        f = self.factor
+        if shape == "cube":
+            result = cmds.polyCube(name=name, width=f, height=f, depth=f, constructionHistory=False)
+        elif shape == "plane":
+            result = cmds.polyPlane(name=name, width=f, height=f, subdivisionsX=1, subdivisionsY=1,
+                                    constructionHistory=False)
+        elif shape == "cylinder":
+            result = cmds.polyCylinder(name=name, radius=0.5 * f, height=f, subdivisionsAxis=24,
+                                       constructionHistory=False)
+        elif shape == "capsule":
+            result = cmds.polyCylinder(name=name, radius=0.5 * f, height=f, subdivisionsAxis=24,
+                                       roundCap=True, subdivisionsCaps=4, constructionHistory=False)
+        elif shape == "sphere":
+            result = cmds.polySphere(name=name, radius=0.5 * f, subdivisionsAxis=24, subdivisionsHeight=16,
+                                     constructionHistory=False)
+        elif shape == "cone":
+            result = cmds.polyCone(name=name, radius=0.5 * f, height=f, subdivisionsAxis=24,
+                                   constructionHistory=False)
+        else:
+            raise BuildError(f"unknown shape {shape!r} for {name}")
+        node = first(result)
+        self.created.append(node)
+        scale = [max(float(s), _MIN_SIZE_M) for s in size]
+        if shape == "plane":
+            scale[1] = 1.0  # a plane has no thickness: keep the transform invertible
+        cmds.xform(node, translation=vec3(translate, f), rotation=vec3(rotate), scale=vec3(scale))
+        return node
+
+    def shade(self, node: str, color: Sequence[float], owner: str) -> None:
+        key = tuple(round(float(c), 6) for c in color)
+        if key not in self.shaders:
+            self.shaders[key] = (owner, [])
+        self.shaders[key][1].append(node)
+
+    def obj(self, o: Mapping[str, Any], inherited_color: Sequence[float] | None = None) -> str:
+        """Create one scene object (with its parts and children); returns the top node to parent."""
+        try:
+            name = safe_name(str(o["name"]), "object")
+            color = o.get("color_linear") or inherited_color or (0.5, 0.5, 0.5)
+            geo = self.primitive(str(o["shape"]), name + "_geo", o["translate"], o["rotate"], o["size"])
+        except (KeyError, TypeError) as exc:
+            raise BuildError(f"object {o.get('name', '?')!r} is not a scene@1 object: {exc}") from None
+        self.shade(geo, color, name)
+        if "label" in o:
+            self.objects.append((geo, o))
+        members = [geo]
+        for part in o.get("parts") or []:
+            pname = safe_name(str(part.get("name", name + "_part")))
+            try:
+                pgeo = self.primitive(str(part["shape"]), pname + "_geo", part["translate"], part["rotate"],
+                                      part["size"])
+            except (KeyError, TypeError) as exc:
+                raise BuildError(f"part {pname!r} of {name} is not a scene@1 part: {exc}") from None
+            self.shade(pgeo, part.get("color_linear") or color, pname)
+            members.append(pgeo)
+        for child in o.get("children") or []:
+            members.append(self.obj(child, color))
+        if len(members) == 1:
+            return geo
+        grp = cmds.group(*members, name=name + "_grp")
+        self.created.append(grp)
+        return grp
+
+    # -- camera
+    def camera(self, cam: Mapping[str, Any], root_name: str, image_path: str | None) -> str:
+        f = self.factor
+        try:
+            aperture_h = float(cam["horizontal_aperture_mm"])
+            aperture_v = float(cam["vertical_aperture_mm"])
+            focal = float(cam["focal_length_mm"])
+            translate, rotate = cam["translate"], cam["rotate"]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BuildError(f"the scene's camera is incomplete: {exc}") from None
+        near = float(cam.get("near_clip_m", 0.1))
+        far = float(cam.get("far_clip_m", 10000.0))
+        transform, shape = names(cmds.camera(
+            name=root_name + "_cam", focalLength=focal, horizontalFilmAperture=units.mm_to_inches(aperture_h),
+            verticalFilmAperture=units.mm_to_inches(aperture_v), filmFit="horizontal",
+            nearClipPlane=near * f, farClipPlane=far * f))[:2]
+        self.created.append(transform)
+        cmds.xform(transform, translation=vec3(translate, f), rotation=vec3(rotate))
+        if image_path:
+            plane = names(cmds.imagePlane(camera=shape, fileName=image_path))
+            plane_shape = plane[-1]  # [transform, shape] since Maya 2017
+            # Sized to the film back (inches) and fitted "to size", so the photo fills the gate exactly.
+            set_values(plane_shape + ".size", units.mm_to_inches(aperture_h), units.mm_to_inches(aperture_v),
+                       type="double2")
+            set_values(plane_shape + ".fit", 4)
+        return transform
+
+    # -- batched attributes and shaders
+    def tag_objects(self) -> None:
+        if not self.objects:
+            return
+        nodes = [n for n, _ in self.objects]
+        cmds.addAttr(*nodes, longName=LABEL_ATTR, dataType="string")
+        cmds.addAttr(*nodes, longName=PIXELS_ATTR, attributeType="long")
+        cmds.addAttr(*nodes, longName=INFO_ATTR, dataType="string")
+        for node, o in self.objects:
+            set_string(node + "." + LABEL_ATTR, str(o.get("label", "")))
+            set_values(node + "." + PIXELS_ATTR, int(o.get("pixels") or 0))
+            set_string(node + "." + INFO_ATTR, json.dumps({k: o[k] for k in _INFO_KEYS if k in o},
+                                                          sort_keys=True, separators=(",", ":")))
+
+    def make_shaders(self) -> list[str]:
+        made = []
+        for color, (owner, members) in self.shaders.items():
+            shader = cmds.shadingNode("lambert", asShader=True, name=owner + "_mtl")
+            self.created.append(shader)
+            sg = first(cmds.sets(renderable=True, noSurfaceShader=True, empty=True, name=owner + "_SG"))
+            self.created.append(sg)
+            cmds.connectAttr(shader + ".outColor", sg + ".surfaceShader")
+            set_values(shader + ".color", color[0], color[1], color[2], type="double3")
+            cmds.sets(*members, forceElement=sg)
+            made.append(shader)
+        if made:
+            cmds.addAttr(*made, longName=BUILD_ATTR, dataType="string")
+            for shader in made:
+                set_string(shader + "." + BUILD_ATTR, self.key)
+        return made
+
+    def discard(self) -> None:
+        """Remove whatever this build created so far (after an error)."""
+        leftovers = [n for n in self.created if cmds.objExists(n)]
+        if leftovers:
+            cmds.delete(*leftovers)
+
+
+def build(scene: Mapping[str, Any], root_name: str | None = None, replace: bool = True,
+          image_path: str | None = None, unit: str | None = None) -> str:
+    """Build `scene` (a scene@1 dict) in the open Maya scene; returns the root group's name.
+
+    root_name: default `img2maya_<photo stem>`. replace: delete this photo's previous build(s) first
+    (and only those). image_path: the photo for the camera's image plane (default: the scene's
+    source.image when it exists on disk). unit: override Maya's current linear unit (tests).
+    """
+    if not isinstance(scene, Mapping) or scene.get("schema") != SCHEMA:
+        raise BuildError("not an img2maya scene@1 (missing \"schema\": \"img2maya/scene@1\")")
+    objects = scene.get("objects")
+    if not isinstance(objects, list) or not isinstance(scene.get("camera"), Mapping):
+        raise BuildError("the scene has no camera or no objects list")
+    key = photo_key(scene)
+    root = safe_name(root_name) if root_name else default_root_name(scene)
+    if image_path is None:
+        candidate = str((scene.get("source") or {}).get("image") or "")
+        image_path = candidate if candidate and os.path.isfile(candidate) else None
+    with undo_chunk("img2maya build " + root):
+        factor = units.metres_to_unit_factor(unit or linear_unit())
+        if replace:
+            for old in find_builds(key):
+                delete_build(old)
+        b = _Build(factor, key)
+        try:
+            items = [b.camera(scene["camera"], root, image_path)]
+            items += [b.obj(o) for o in objects]
+            b.tag_objects()
+            shaders = b.make_shaders()
+            root = cmds.group(*items, name=root)
+            b.created.append(root)
+            cmds.addAttr(root, longName=BUILD_ATTR, dataType="string")
+            cmds.addAttr(root, longName=SOURCE_ATTR, dataType="string")
+            cmds.addAttr(root, longName=SHADERS_ATTR, dataType="string")
+            set_string(root + "." + BUILD_ATTR, key)
+            set_string(root + "." + SOURCE_ATTR, str((scene.get("source") or {}).get("image") or ""))
+            set_string(root + "." + SHADERS_ATTR, json.dumps(shaders))
+        except BaseException:
+            b.discard()
+            raise
+    return root

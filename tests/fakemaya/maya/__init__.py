@@ -1,0 +1,1 @@
+"""Fake `maya` package for tests (see tests/fakemaya/README.md). Not Autodesk's."""
