@@ -1,3 +1,3 @@
 + img2maya 0.1.0 .
 MAYA_SHELF_PATH +:= shelves
-IMG2MAYA_ROOT := .
+IMG2MAYA_ROOT :=

@@ -157,6 +157,8 @@ class State:
         self.batch = True
         self.user_app_dir = "/home/user/maya/"
         self.plugins: dict[str, str] = {}
+        self.autoload: dict[str, bool] = {}
+        self.plugin_modules: dict[str, Any] = {}
         self.modules: dict[str, str] = {}
         self.ui: dict[str, str] = {}
         self.mel_history: list[str] = []

@@ -429,29 +429,58 @@ def moduleInfo(st: State, listModules: bool = False, path: bool = False, moduleN
 
 
 def loadPlugin(st: State, *paths: str, quiet: bool = False, **flags: Any) -> list[str]:
+    """A Python plug-in file is really imported and its initializePlugin called, as Maya does."""
+    import importlib.util
+
+    from maya.api import OpenMaya
+
     _only(flags, set(), "loadPlugin")
     out = []
     for p in paths:
         name = os.path.splitext(os.path.basename(p))[0]
+        if name in st.plugins:
+            out.append(name)
+            continue
+        if not os.path.isfile(p):
+            raise RuntimeError(f"fake maya: plug-in {p} not found")
+        spec = importlib.util.spec_from_file_location("_fake_plugin_" + name, p)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        if not hasattr(module, "maya_useNewAPI"):
+            raise RuntimeError(f"fake maya: {p} does not declare maya_useNewAPI (API 2.0)")
+        module.initializePlugin(OpenMaya.MObject())
         st.plugins[name] = p
+        st.plugin_modules[name] = module
         out.append(name)
     return out
 
 
 def unloadPlugin(st: State, *names: str, force: bool = False, **flags: Any) -> list[str]:
+    from maya.api import OpenMaya
+
     _only(flags, set(), "unloadPlugin")
     for n in names:
-        if os.path.splitext(n)[0] not in st.plugins:
+        key = os.path.splitext(os.path.basename(n))[0]
+        if key not in st.plugins:
             raise RuntimeError(f"fake maya: plug-in {n} is not loaded")
-        st.plugins.pop(os.path.splitext(n)[0])
+        st.plugin_modules.pop(key).uninitializePlugin(OpenMaya.MObject())
+        st.plugins.pop(key)
     return list(names)
 
 
-def pluginInfo(st: State, name: str, query: bool = False, loaded: bool = False, **flags: Any) -> bool:
+def pluginInfo(st: State, name: str, query: bool = False, loaded: bool = False, edit: bool = False,
+               autoload: bool | None = None, **flags: Any) -> Any:
     _only(flags, set(), "pluginInfo")
+    key = os.path.splitext(os.path.basename(name))[0]
+    if edit and autoload is not None:
+        if key not in st.plugins:
+            raise RuntimeError(f"fake maya: pluginInfo: {name} is not loaded")
+        st.autoload[key] = bool(autoload)
+        return None
     if not (query and loaded):
-        raise NotImplementedError("fake maya: pluginInfo is modelled for -query -loaded only")
-    return os.path.splitext(os.path.basename(name))[0] in st.plugins
+        raise NotImplementedError("fake maya: pluginInfo is modelled for -query -loaded and -edit -autoload")
+    return key in st.plugins
 
 
 def _ui(kind: str) -> Any:
