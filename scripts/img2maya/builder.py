@@ -203,9 +203,9 @@ class _Build:
             plane = names(cmds.imagePlane(camera=shape, fileName=image_path))
             plane_shape = plane[-1]  # [transform, shape] since Maya 2017
             # Sized to the film back (inches) and fitted "to size", so the photo fills the gate exactly.
-            set_values(plane_shape + ".size", units.mm_to_inches(aperture_h), units.mm_to_inches(aperture_v),
-                       type="double2")
-            set_values(plane_shape + ".fit", 4)
+            set_values(plane_shape + ".sizeX", units.mm_to_inches(aperture_h))
+            set_values(plane_shape + ".sizeY", units.mm_to_inches(aperture_v))
+            set_values(plane_shape + ".fit", 4)  # 4 = "To Size"
         return transform
 
     # -- batched attributes and shaders
