@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import json
 import os
+import typing
 from collections.abc import Mapping
 from typing import Any, Union
 
-SceneLike = Union[str, "os.PathLike[str]", Mapping[str, Any]]
+# typing.Mapping, not collections.abc's: the alias is evaluated at import, and Maya 2022's Python 3.7
+# cannot subscript collections.abc classes.
+SceneLike = Union[str, "os.PathLike[str]", "typing.Mapping[str, Any]"]
 
 
 def load_scene(path: str | os.PathLike[str]) -> dict[str, Any]:

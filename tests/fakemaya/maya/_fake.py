@@ -33,7 +33,11 @@ class Signature:
 
 
 def stub_path() -> str:
-    """The maya-stubs `cmds/__init__.pyi`, found through the installed distribution or sys.path."""
+    """The maya-stubs `cmds/__init__.pyi`: $FAKEMAYA_STUBS (for running the fake under another Python,
+    e.g. Maya 2022's 3.7-era interpreters), else the installed distribution, else a sys.path scan."""
+    override = os.environ.get("FAKEMAYA_STUBS")
+    if override:
+        return override
     try:
         from importlib import metadata
 
@@ -57,12 +61,16 @@ def signatures() -> dict[str, Signature]:
     global _SIGNATURES
     if _SIGNATURES is None:
         with open(stub_path(), encoding="utf-8") as fh:
-            tree = ast.parse(fh.read())
+            text = fh.read()
+        if sys.version_info < (3, 8):  # noqa: UP036 - Python 3.7 (Maya 2022) has no positional-only syntax
+            text = re.sub(r",\s*/\s*(?=[,)])", "", text)
+        tree = ast.parse(text)
         out = {}
         for node in tree.body:
             if isinstance(node, ast.FunctionDef):
                 a = node.args
-                out[node.name] = Signature(len(a.posonlyargs) + len(a.args), a.vararg is not None,
+                posonly = getattr(a, "posonlyargs", [])
+                out[node.name] = Signature(len(posonly) + len(a.args), a.vararg is not None,
                                            frozenset(k.arg for k in a.kwonlyargs))
         _SIGNATURES = out
     return _SIGNATURES

@@ -79,9 +79,9 @@ def camera(st: State, *args: Any, name: str | None = None, edit: bool = False, q
         if flag == "filmFit":
             shape.attrs["filmFit"] = FILM_FIT[value]
         elif flag == "position":
-            t.attrs.update(zip(COMPOUNDS["translate"], map(float, value), strict=False))
+            t.attrs.update(zip(COMPOUNDS["translate"], map(float, value)))  # noqa: B905 - lengths checked; runs on Python < 3.10 too
         elif flag == "rotation":
-            t.attrs.update(zip(COMPOUNDS["rotate"], map(float, value), strict=False))
+            t.attrs.update(zip(COMPOUNDS["rotate"], map(float, value)))  # noqa: B905 - lengths checked; runs on Python < 3.10 too
         else:
             shape.attrs[flag] = float(value)
     return None if edit else [t.name, shape.name]
@@ -194,7 +194,7 @@ def setAttr(st: State, plug: str, *values: Any, type: str | None = None, **flags
         if type not in (None, "double3", "float3", "double2", "float2"):
             raise RuntimeError(f"fake maya: setAttr {plug}: bad type {type!r}")
         _check_value_count(plug, base, values)
-        node.attrs.update(zip(COMPOUNDS[base], map(float, values), strict=False))
+        node.attrs.update(zip(COMPOUNDS[base], map(float, values)))  # noqa: B905 - lengths checked; runs on Python < 3.10 too
         return
     if type is not None and type != "string":
         raise RuntimeError(f"fake maya: setAttr {plug}: bad type {type!r}")
@@ -283,7 +283,7 @@ def xform(st: State, *objs: str, query: bool = False, translation: Any = None, r
             if value is not None:
                 if len(value) != 3:
                     raise RuntimeError("fake maya: xform: three values expected")
-                n.attrs.update(zip(COMPOUNDS[attr], map(float, value), strict=False))
+                n.attrs.update(zip(COMPOUNDS[attr], map(float, value)))  # noqa: B905 - lengths checked; runs on Python < 3.10 too
     return None
 
 
