@@ -135,6 +135,9 @@ def test_shaders_colours_and_sharing(fake_maya, scene):
         (shader,) = cmds.listConnections(sg.name + ".surfaceShader", source=True, destination=False)
         assert cmds.nodeType(shader) == "lambert"
         assert _get(shader + ".color") == [pytest.approx(tuple(o["color_linear"]))]
+    owner = builder.owner_attr("image:example.jpg")
+    assert all(cmds.getAttr(n.name + "." + owner) for n in fake_maya.nodes.values()
+               if n.type == "lambert" and n.name != "lambert1")
     trunk = scene["objects"][5]["parts"][0]
     assert _get("tree_1_trunk_mtl.color") == [pytest.approx(tuple(trunk["color_linear"]))]
 

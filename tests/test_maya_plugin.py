@@ -57,6 +57,18 @@ def test_fake_openmaya_matches_the_stubs():
         assert own <= classes[name], (name, own - classes[name])
 
 
+def test_fake_openmayaui_matches_the_stubs():
+    _fakemaya.install()
+    from maya import OpenMayaUI
+    from maya._fake import stub_path
+
+    stub = Path(stub_path()).parents[1] / "OpenMayaUI.pyi"
+    tree = ast.parse(stub.read_text())
+    (cls,) = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "MQtUtil"]
+    names = {getattr(b, "name", None) for b in cls.body}
+    assert {m for m in vars(OpenMayaUI.MQtUtil) if not m.startswith("_")} <= names
+
+
 def test_plugin_loads_registers_and_unloads(fake_maya):
     from maya import cmds
     from maya.api import OpenMaya as om

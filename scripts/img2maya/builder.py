@@ -22,6 +22,7 @@ Design choices, and why:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -33,7 +34,7 @@ from maya import cmds
 from . import units
 from .mayautil import first, has_attr, linear_unit, names, set_string, set_values, undo_chunk, vec3
 
-BUILD_ATTR = "img2maya_build"  # root and shaders: the photo key of the build that made them
+BUILD_ATTR = "img2maya_build"  # root: the photo key of the build that made it
 SOURCE_ATTR = "img2maya_source"  # root: photo path
 SHADERS_ATTR = "img2maya_shaders"  # root: JSON list of the shaders it created
 LABEL_ATTR = "img2maya_label"  # object: class label
@@ -77,6 +78,12 @@ def default_root_name(scene: Mapping[str, Any]) -> str:
     return "img2maya_" + safe_name(stem)
 
 
+def owner_attr(key: str) -> str:
+    """Name of the (boolean) attribute that marks a shader as made by a build of photo `key`. The key
+    is in the attribute's NAME so one batched addAttr tags every shader of a build, no setAttr each."""
+    return "img2maya_owner_" + hashlib.sha1(key.encode("utf-8")).hexdigest()[:12]
+
+
 def find_builds(key: str) -> list[str]:
     """Root groups in the scene whose build tag is `key` (top-level transforms only: cheap)."""
     out = []
@@ -90,13 +97,13 @@ def delete_build(root: str) -> None:
     """Delete a previous build: its root and the shaders it created that nothing else uses now.
     A shader the user assigned to their own objects is kept."""
     shaders: list[str] = []
-    key = None
+    owner = ""
     if has_attr(root, SHADERS_ATTR):
         shaders = json.loads(cmds.getAttr(root + "." + SHADERS_ATTR) or "[]")
-        key = cmds.getAttr(root + "." + BUILD_ATTR)
+        owner = owner_attr(str(cmds.getAttr(root + "." + BUILD_ATTR)))
     cmds.delete(root)
     for shader in shaders:
-        if not has_attr(shader, BUILD_ATTR) or cmds.getAttr(shader + "." + BUILD_ATTR) != key:
+        if not has_attr(shader, owner):
             continue  # renamed away or replaced by a user node of the same name: not ours
         groups = [sg for sg in (cmds.listConnections(shader + ".outColor", source=False, destination=True)
                                 or []) if cmds.nodeType(sg) == "shadingEngine"]
@@ -234,9 +241,7 @@ class _Build:
             cmds.sets(*members, forceElement=sg)
             made.append(shader)
         if made:
-            cmds.addAttr(*made, longName=BUILD_ATTR, dataType="string")
-            for shader in made:
-                set_string(shader + "." + BUILD_ATTR, self.key)
+            cmds.addAttr(*made, longName=owner_attr(self.key), attributeType="bool", defaultValue=1)
         return made
 
     def discard(self) -> None:

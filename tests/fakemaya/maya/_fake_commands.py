@@ -519,4 +519,4 @@ COMMANDS.update({f.__name__: f for f in (
     attributeQuery, connectAttr, listConnections, xform, objExists, nodeType, ls, listRelatives, delete,
     undoInfo, currentUnit, about, internalVar, loadModule, moduleInfo, loadPlugin, unloadPlugin,
     pluginInfo, deleteUI, warning)})
-COMMANDS.update({k: _ui(k) for k in ("menu", "menuItem", "shelfLayout", "shelfButton")})
+COMMANDS.update({k: _ui(k) for k in ("menu", "menuItem", "shelfLayout", "shelfButton", "workspaceControl")})
