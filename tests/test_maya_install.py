@@ -116,6 +116,8 @@ def test_install_interactive_creates_shelf_and_menu(fake_maya, tmp_path, monkeyp
     inst.install()
     assert fake_maya.ui.get("img2maya") == "shelfLayout"
     assert fake_maya.ui.get("img2mayaMainMenu") == "menu"
+    assert sum(1 for k in fake_maya.ui.values() if k == "menuItem") == 4  # panel, build, divider, help
+    assert "$tmp = $gMainWindow" in fake_maya.mel_history
     assert sum(1 for k in fake_maya.ui.values() if k == "shelfButton") == 1
     assert "installed" in dialogs[0]["message"]
     inst.uninstall()

@@ -134,8 +134,11 @@ def install_menu() -> str | None:
     """Add the img2maya menu to Maya's main window (interactive sessions only; idempotent)."""
     if bool(cmds.about(batch=True)):
         return None
+    from maya import mel
+
     remove_menu()
-    menu = str(cmds.menu(MENU_NAME, parent="MayaWindow", label="img2maya", tearOff=True))
+    main_window = str(mel.eval("$tmp = $gMainWindow"))  # "MayaWindow", but ask rather than assume
+    menu = str(cmds.menu(MENU_NAME, parent=main_window, label="img2maya", tearOff=True))
     cmds.menuItem(label="Show panel", command=_show_panel, parent=menu)
     cmds.menuItem(label="Build from scene file...", command=_build_from_file, parent=menu)
     cmds.menuItem(divider=True, parent=menu)
