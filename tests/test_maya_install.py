@@ -122,3 +122,16 @@ def test_install_interactive_creates_shelf_and_menu(fake_maya, tmp_path, monkeyp
     assert "installed" in dialogs[0]["message"]
     inst.uninstall()
     assert "img2maya" not in fake_maya.ui and "img2mayaMainMenu" not in fake_maya.ui
+
+
+def test_shelf_flags_exist_in_maya():
+    """Every flag in the shelf file is a real shelfButton flag (long name) according to maya-stubs."""
+    import re
+
+    _fakemaya.install()
+    from maya import _fake
+
+    mel = (ROOT / "shelves" / "shelf_img2maya.mel").read_text()
+    flags = re.findall(r"^\s+-(\w+)", mel, re.M)
+    assert len(flags) > 10
+    assert [f for f in flags if f not in _fake.signatures()["shelfButton"].flags] == []
