@@ -54,3 +54,21 @@ def test_save_load_roundtrip_is_atomic(tmp_path: Path) -> None:
         sc.save(bad, out)
     assert sc.load(out) == s  # the earlier file is untouched
     assert [p.name for p in tmp_path.iterdir()] == ["scene.json"]  # no temp files left
+
+
+def test_save_honours_umask(tmp_path):
+    """Scene files get the user's normal permissions (umask), not mkstemp's 0600."""
+    import json as _json
+    import os as _os
+
+    from inference_server import scene as scene_mod
+
+    old = _os.umask(0o022)
+    try:
+        out = tmp_path / "perm.json"
+        scene_mod.atomic_write_bytes(out, _json.dumps({"a": 1}).encode())
+    finally:
+        _os.umask(old)
+    assert (out.stat().st_mode & 0o777) == 0o644
+    assert _json.loads(out.read_text()) == {"a": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["perm.json"]
