@@ -169,6 +169,7 @@ class State:
         self.plugin_modules: dict[str, Any] = {}
         self.modules: dict[str, str] = {}
         self.ui: dict[str, str] = {}
+        self.option_vars: dict[str, Any] = {}  # Maya preferences (optionVar)
         self.mel_history: list[str] = []
         self.fail_on: dict[str, Exception] = {}  # command name -> exception to raise (tests)
         for cam in ("persp", "top", "front", "side"):

@@ -509,6 +509,25 @@ def deleteUI(st: State, *names: str, **flags: Any) -> None:
         del st.ui[n]
 
 
+def optionVar(st: State, **flags: Any) -> Any:
+    """Maya preferences: -exists, -query, -remove, -stringValue, -intValue (single values only)."""
+    _only(flags, {"exists", "query", "remove", "stringValue", "intValue"}, "optionVar")
+    if "exists" in flags:
+        return flags["exists"] in st.option_vars
+    if "query" in flags:
+        return st.option_vars.get(flags["query"], 0)  # Maya answers 0 for a missing optionVar
+    if "remove" in flags:
+        st.option_vars.pop(flags["remove"], None)
+        return None
+    for flag, kind in (("stringValue", str), ("intValue", int)):
+        if flag in flags:
+            name, value = flags[flag]
+            if not isinstance(value, kind):
+                raise TypeError(f"fake maya: optionVar -{flag} needs a {kind.__name__}, got {value!r}")
+            st.option_vars[str(name)] = value
+    return None
+
+
 def warning(st: State, *msg: str, **flags: Any) -> None:
     st.mel_history.append("warning: " + " ".join(msg))
 
@@ -518,5 +537,5 @@ COMMANDS.update({f.__name__: f for f in (
     camera, imagePlane, group, parent, createNode, shadingNode, sets, setAttr, getAttr, addAttr,
     attributeQuery, connectAttr, listConnections, xform, objExists, nodeType, ls, listRelatives, delete,
     undoInfo, currentUnit, about, internalVar, loadModule, moduleInfo, loadPlugin, unloadPlugin,
-    pluginInfo, deleteUI, warning)})
+    pluginInfo, deleteUI, optionVar, warning)})
 COMMANDS.update({k: _ui(k) for k in ("menu", "menuItem", "shelfLayout", "shelfButton", "workspaceControl")})
