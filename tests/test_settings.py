@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from fakemaya import fixture as _fakemaya
-
 from img2maya import settings as settings_mod
 from img2maya.settings import JsonStore, OptionVarStore, Settings
 
