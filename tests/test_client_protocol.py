@@ -93,7 +93,8 @@ def _exe(path: Path) -> Path:
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX executables")
-def test_find_system_python_skips_maya_interpreters(tmp_path: Path) -> None:
+def test_find_system_python_skips_maya_interpreters(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(protocol, "default_engine_root", lambda env=None: None)  # no checkout .venv
     maya_bin = tmp_path / "autodesk" / "maya" / "bin"
     _exe(maya_bin / "mayapy")
     _exe(maya_bin / "python3")  # beside mayapy: Maya's own
@@ -109,6 +110,22 @@ def test_find_system_python_skips_maya_interpreters(tmp_path: Path) -> None:
     env["IMG2MAYA_PYTHON"] = str(custom)
     assert protocol.find_system_python(env)[0] == [str(custom)]
     assert protocol.find_system_python({"PATH": str(maya_bin)}) == []
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX executables")
+def test_find_system_python_prefers_the_checkouts_venv(tmp_path: Path) -> None:
+    """`make install` puts the engine's dependencies in <checkout>/.venv: that interpreter comes right
+    after an explicit $IMG2MAYA_PYTHON and before whatever python3 is on PATH."""
+    root = tmp_path / "img2maya"
+    (root / "inference_server").mkdir(parents=True)
+    (root / "inference_server" / "__init__.py").write_text("")
+    venv_python = _exe(root / ".venv" / "bin" / "python3")
+    system = _exe(tmp_path / "usr" / "bin" / "python3")
+    env = {"PATH": str(system.parent), "IMG2MAYA_ROOT": str(root)}
+    assert protocol.find_system_python(env)[:2] == [[str(venv_python)], [str(system)]]
+    custom = _exe(tmp_path / "custom" / "py311")
+    env["IMG2MAYA_PYTHON"] = str(custom)
+    assert protocol.find_system_python(env)[:2] == [[str(custom)], [str(venv_python)]]
 
 
 def test_server_command_and_engine_root() -> None:

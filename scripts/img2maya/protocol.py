@@ -213,8 +213,8 @@ def default_engine_root(env: Mapping[str, str] | None = None) -> str | None:
 
 
 def find_system_python(env: Mapping[str, str] | None = None) -> list[list[str]]:
-    """Commands that start a system Python 3, best first: $IMG2MAYA_PYTHON, `py -3` (Windows launcher),
-    then python3 / python on PATH. Maya's own interpreters (mayapy, anything inside $MAYA_LOCATION or
+    """Commands that start a system Python 3, best first: $IMG2MAYA_PYTHON, the checkout's own `.venv`
+    (made by `make install`), `py -3` (Windows launcher), then python3 / python on PATH. Maya's own interpreters (mayapy, anything inside $MAYA_LOCATION or
     beside mayapy) are skipped: they cannot run torch/TF. Each candidate is an argv prefix."""
     src = dict(os.environ if env is None else env)
     roots = _maya_roots(src)
@@ -237,6 +237,13 @@ def find_system_python(env: Mapping[str, str] | None = None) -> list[list[str]]:
         found = override if os.path.isfile(override) else shutil.which(override, path=search_path)
         if found:
             add([found])
+    root = default_engine_root(src)
+    if root:  # `make install` puts the engine and its dependencies in <checkout>/.venv
+        for rel in (("Scripts", "python.exe"), ("bin", "python3"), ("bin", "python")):
+            venv_python = os.path.join(root, ".venv", *rel)
+            if os.path.isfile(venv_python):
+                add([venv_python])
+                break
     if sys.platform == "win32":
         launcher = shutil.which("py", path=search_path)
         if launcher:
