@@ -61,30 +61,51 @@ class Box:
         return float(self.center[1] - self.size[1] / 2.0)
 
 
-def robust_span(x: np.ndarray) -> tuple[float, float]:
-    """Percentile 2..98 range widened to the full range of a uniform distribution."""
-    lo, hi = np.percentile(x, [P_LO, P_HI])
+def percentiles(a: np.ndarray, q: list[float] | tuple[float, ...]) -> np.ndarray:
+    """np.percentile(a, q, axis=-1) moved to the last axis ((..., len(q))), bit for bit the same
+    ('linear' method), with one np.partition along the contiguous last axis: rows of a 2-D array
+    (one per angle or per coordinate) cost one call instead of a percentile over a strided axis."""
+    a = np.asarray(a, dtype=np.float64)
+    n = a.shape[-1]
+    idx = np.asarray(q, dtype=np.float64) / 100.0 * (n - 1)
+    lo = np.floor(idx).astype(np.int64)
+    hi = np.minimum(lo + 1, n - 1)
+    t = idx - lo
+    part = np.partition(a, np.unique(np.concatenate([lo, hi])), axis=-1)
+    x0, x1 = part[..., lo], part[..., hi]
+    d = x1 - x0
+    return np.where(t >= 0.5, x1 - d * (1.0 - t), x0 + d * t)
+
+
+def _widen(lo: float, hi: float) -> tuple[float, float]:
     mid, half = (lo + hi) / 2.0, (hi - lo) * _WIDEN / 2.0
     return float(mid - half), float(mid + half)
 
 
-def occupied_span(x: np.ndarray, resolution: float, min_count: int = 3) -> tuple[float, float]:
+def robust_span(x: np.ndarray) -> tuple[float, float]:
+    """Percentile 2..98 range widened to the full range of a uniform distribution."""
+    lo, hi = percentiles(x, [P_LO, P_HI])
+    return _widen(lo, hi)
+
+
+def occupied_span(x: np.ndarray, resolution: float, min_count: int = 3,
+                  robust: tuple[float, float] | None = None) -> tuple[float, float]:
     """Extent of the points along one axis that does not depend on how densely they are sampled.
 
     A face seen at a grazing angle covers few pixels, so percentiles of the pixels' coordinates
     cut it off (a truck seen from behind loses its 8 m side). Instead the axis is divided into
     bins of `resolution` metres and the span runs from the first to the last bin holding at least
     `min_count` points (isolated stray points never extend it). Falls back to robust_span when
-    too few bins qualify.
+    too few bins qualify (`robust`: that span when the caller has it already).
     """
     lo0, hi0 = float(np.min(x)), float(np.max(x))
     if hi0 - lo0 <= resolution:
-        return robust_span(x)
+        return robust if robust is not None else robust_span(x)
     nbins = int(min(4096, np.ceil((hi0 - lo0) / resolution)))
     hist, edges = np.histogram(x, bins=nbins, range=(lo0, hi0))
     good = np.flatnonzero(hist >= min_count)
     if len(good) < 2:
-        return robust_span(x)
+        return robust if robust is not None else robust_span(x)
     return float(edges[good[0]]), float(edges[good[-1] + 1])
 
 
@@ -120,15 +141,16 @@ def rect_yaw(xz: np.ndarray, max_points: int = 1500) -> float:
     if len(p) > max_points:
         p = p[np.linspace(0, len(p) - 1, max_points).astype(np.int64)]
     p = p - p.mean(axis=0)
+    px, pz = p[:, 0][None, :], p[:, 1][None, :]
 
-    def cost(th: np.ndarray) -> np.ndarray:
-        c, s = np.cos(th), np.sin(th)
-        a = p[:, :1] * c + p[:, 1:] * s
-        b = -p[:, :1] * s + p[:, 1:] * c
-        alo, ahi = np.percentile(a, [P_LO, P_HI], axis=0)
-        blo, bhi = np.percentile(b, [P_LO, P_HI], axis=0)
-        d = np.minimum(np.minimum(np.abs(a - alo), np.abs(a - ahi)), np.minimum(np.abs(b - blo), np.abs(b - bhi)))
-        return d.mean(axis=0)
+    def cost(th: np.ndarray) -> np.ndarray:  # (angles, points) rows: contiguous partitions
+        c, s = np.cos(th)[:, None], np.sin(th)[:, None]
+        a = px * c + pz * s
+        b = -px * s + pz * c
+        qa, qb = percentiles(a, [P_LO, P_HI]), percentiles(b, [P_LO, P_HI])
+        d = np.minimum(np.minimum(np.abs(a - qa[:, :1]), np.abs(a - qa[:, 1:])),
+                       np.minimum(np.abs(b - qb[:, :1]), np.abs(b - qb[:, 1:])))
+        return d.mean(axis=1)
 
     coarse = np.radians(np.arange(0.0, 90.0, 2.0))
     th0 = coarse[int(np.argmin(cost(coarse)))]
@@ -164,7 +186,8 @@ def fit_box(points: np.ndarray, spec: ShapeSpec, cam_pos: np.ndarray, *, yaw: fl
     along the view ray would otherwise make every box about 4 sigma x distance too deep.
     """
     p = np.asarray(points, dtype=np.float64)
-    lo1, hi1 = np.percentile(p, [1.0, 99.0], axis=0)
+    q1 = percentiles(np.ascontiguousarray(p.T), [1.0, 99.0])  # (3, 2)
+    lo1, hi1 = q1[:, 0], q1[:, 1]
     core = p[np.all((p >= lo1) & (p <= hi1), axis=1)]
     if len(core) < 3:
         core = p
@@ -173,13 +196,16 @@ def fit_box(points: np.ndarray, spec: ShapeSpec, cam_pos: np.ndarray, *, yaw: fl
         yaw = principal_yaw(xz) if spec.slab else rect_yaw(xz)
     ps = math.radians(yaw)
     c, s = math.cos(ps), math.sin(ps)
-    coords = [p[:, 0] * c - p[:, 2] * s, p[:, 0] * s + p[:, 2] * c]
+    abv = np.stack([p[:, 0] * c - p[:, 2] * s, p[:, 0] * s + p[:, 2] * c, p[:, 1]])  # (3, n) rows
+    coords = [abv[0], abv[1]]
+    q2 = percentiles(abv, [P_LO, P_HI])  # p2, p98 of a, b and y in one partition
     cam = [cam_pos[0] * c - cam_pos[2] * s, cam_pos[0] * s + cam_pos[2] * c]
-    dist = float(np.median(np.linalg.norm(p - cam_pos, axis=1)))
+    dist = float(percentiles(np.linalg.norm(p - cam_pos, axis=1), [50.0])[0])
     noise = max(0.02, 0.01 * dist)
     # bins of about the depth noise, and at least 1/200 of the object's robust size
-    res = max(noise, 0.005 * max(np.ptp(np.percentile(coords[0], [2, 98])), np.ptp(np.percentile(coords[1], [2, 98]))))
-    spans = [occupied_span(x, res) if sharp else robust_span(x) for x in coords]
+    res = max(noise, 0.005 * max(q2[0, 1] - q2[0, 0], q2[1, 1] - q2[1, 0]))
+    robust = [_widen(q2[k, 0], q2[k, 1]) for k in range(3)]
+    spans = [occupied_span(x, res, robust=robust[k]) if sharp else robust[k] for k, x in enumerate(coords)]
     if depth_sigma > 0:
         view = np.asarray(p.mean(axis=0) - cam_pos)
         view = view / max(float(np.linalg.norm(view)), 1e-9)
@@ -232,7 +258,7 @@ def fit_box(points: np.ndarray, spec: ShapeSpec, cam_pos: np.ndarray, *, yaw: fl
             mid = (lo + hi) / 2.0
             spans[thin] = (mid - value / 2.0, mid + value / 2.0)
 
-    y_lo, y_hi = robust_span(p[:, 1])
+    y_lo, y_hi = robust[2]
     if spec.role == "ceiling":
         face = float(np.median(p[:, 1]))
         y_lo, y_hi = face, face + spec.size[1]

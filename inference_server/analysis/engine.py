@@ -229,6 +229,7 @@ class SceneEngine:
         self.min_area = options.min_area_px or auto_min_area(h, w)
         self.warnings: list[str] = []
         self.namer = _Namer()
+        self._fits: dict[int, tuple[Box, str, bool]] = {}  # single-instance fits made while merging
 
     # ---- stages -------------------------------------------------------------------------------
 
@@ -519,7 +520,8 @@ class SceneEngine:
                 for i in idx:
                     pos, bbox, _, _ = self._members([i])
                     hidden = bool(self.hidden_bottom[i]) if self.hidden_bottom is not None else False
-                    boxes[i] = self._fit(pos, bbox, self.specs[k], hidden)[0]
+                    self._fits[i] = self._fit(pos, bbox, self.specs[k], hidden)  # reused by _object
+                    boxes[i] = self._fits[i][0]
                 for x in range(len(idx)):
                     for y in range(x + 1, len(idx)):
                         i, j = idx[x], idx[y]
@@ -569,7 +571,10 @@ class SceneEngine:
             self._place_plane(obj, u, v, d)
             return obj
         hidden = bool(self.hidden_bottom[members].any()) if self.hidden_bottom is not None else False
-        box, source, measured = self._fit(pos, bbox, spec, hidden)
+        if len(members) == 1 and members[0] in self._fits:  # fitted already by _merge_groups
+            box, source, measured = self._fits[members[0]]
+        else:
+            box, source, measured = self._fit(pos, bbox, spec, hidden)
         frozen = (1,) if spec.role == "ceiling" else (2,) if spec.slab else ()
         box = cover_bbox(box, bbox, self.ctx.pose, self.intr, keep_bottom=box.bottom <= 1e-6, frozen=frozen)
         self._apply_box(obj, box, spec, source if measured else "prior")
