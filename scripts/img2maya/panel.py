@@ -1,0 +1,848 @@
+"""The img2maya panel: pick a photo, run the inference server, build the scene in Maya.
+
+Two layers:
+
+- `Img2MayaPanel`, a plain QWidget with every control and all the logic. It needs no Maya: the
+  server runs through `ServerProcess` (a QProcess, so Maya's main thread never blocks) and a result
+  is handed to `build_function` (default `img2maya.api.build_scene`). Tests drive it under
+  QT_QPA_PLATFORM=offscreen.
+- `show()`: the dockable wrapper used by `img2maya.api.show()`. Inside Maya it is a
+  `MayaQWidgetDockableMixin` widget in a workspaceControl whose uiScript (`restore()`) recreates it
+  after a Maya restart (checksPlugins: only once img2maya's plug-in is loaded). Without the mixin it
+  is a tool window parented to Maya's main window (OpenMayaUI.MQtUtil). One instance only.
+
+Qt only through Qt.py (PySide2 in Maya 2022-2024, PySide6 in 2025+). Python 3.7+.
+"""
+
+from __future__ import annotations
+
+import collections
+import importlib
+import os
+import shlex
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from Qt import QtCompat as _QtCompat
+from Qt import QtCore as _QtCore
+from Qt import QtGui as _QtGui
+from Qt import QtWidgets as _QtWidgets
+
+from . import protocol
+from .settings import MAX_RECURSION, Settings
+
+# Qt.py's stubs describe PySide6 only; the panel also runs on Maya 2022-2024's PySide2, so it is written
+# against what both share (full enum names) and typed loosely here.
+QtCompat: Any = _QtCompat
+QtCore: Any = _QtCore
+QtGui: Any = _QtGui
+QtWidgets: Any = _QtWidgets
+
+OBJECT_NAME = "img2mayaPanel"
+WORKSPACE_CONTROL = OBJECT_NAME + "WorkspaceControl"  # the name MayaQWidgetDockableMixin gives it
+TITLE = "img2maya"
+UI_SCRIPT = "import img2maya.panel as _p; _p.restore()"
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp", ".exr", ".tga")
+IMAGE_FILTER = "Images (*.jpg *.jpeg *.png *.tif *.tiff *.bmp *.webp *.exr *.tga);;All files (*)"
+THUMB_SIZE = 150
+REGENERATE_DELAY_MS = 300  # slider debounce
+CANCEL_TIMEOUT_MS = 2000  # a server that does not answer a cancel within this is killed
+ERROR_STYLE = "color: #e04040;"
+
+
+def is_image(path: str) -> bool:
+    return os.path.isfile(path) and path.lower().endswith(IMAGE_EXTENSIONS)
+
+
+def split_python(text: str) -> list[str]:
+    """The system-Python command typed by the user as an argv prefix: an existing file as is (spaces
+    allowed), else shell words (`py -3`, `/opt/conda/bin/python -X utf8`)."""
+    text = text.strip()
+    if not text:
+        return []
+    if os.path.isfile(text):
+        return [text]
+    return shlex.split(text, posix=os.name != "nt")
+
+
+def join_python(cmd: Sequence[str]) -> str:
+    """An argv prefix as one editable line (the inverse of split_python for ordinary paths)."""
+    if len(cmd) == 1:
+        return cmd[0]
+    return " ".join(shlex.quote(c) if os.name != "nt" else c for c in cmd)
+
+
+def _bytes(data: Any) -> bytes:
+    """QByteArray (PySide2 or 6) -> bytes."""
+    return bytes(data.data()) if hasattr(data, "data") else bytes(data)
+
+
+# ============================================================================ the server process
+
+class ServerProcess(QtCore.QObject):
+    """The inference server as a QProcess: started once and kept, stdout decoded into protocol
+    messages (signal `message`), stderr kept as a log, death reported once (signal `died`)."""
+
+    message = QtCore.Signal(object)  # a protocol message dict
+    died = QtCore.Signal(str)  # one line: exit code and last stderr line
+    log = QtCore.Signal(str)  # each stderr line
+
+    def __init__(self, parent: Any = None, stderr_lines: int = 200) -> None:
+        super().__init__(parent)
+        self.process: Any = None
+        self.command: list[str] = []
+        self.info: dict[str, Any] | None = None  # the hello reply
+        self.stderr: collections.deque[str] = collections.deque(maxlen=stderr_lines)
+        self._decoder = protocol.LineDecoder()
+        self._err_buffer = b""
+        self._stopping = False
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.state() != QtCore.QProcess.ProcessState.NotRunning
+
+    @property
+    def pid(self) -> int | None:
+        return int(self.process.processId()) if self.running else None
+
+    def last_stderr(self) -> str:
+        return self.stderr[-1] if self.stderr else ""
+
+    def start(self, command: Sequence[str], env: Mapping[str, str]) -> None:
+        """Start the server (asynchronously) and send `hello`; a no-op when it already runs with
+        this command."""
+        command = [str(c) for c in command]
+        if self.running and command == self.command:
+            return
+        self.stop()
+        self.command = command
+        self.info = None
+        self.stderr.clear()
+        self._decoder = protocol.LineDecoder()
+        self._err_buffer = b""
+        self._stopping = False
+        proc = QtCore.QProcess(self)
+        qenv = QtCore.QProcessEnvironment()
+        for key, value in env.items():
+            qenv.insert(key, value)
+        proc.setProcessEnvironment(qenv)
+        proc.readyReadStandardOutput.connect(self._read_stdout)
+        proc.readyReadStandardError.connect(self._read_stderr)
+        proc.finished.connect(self._finished)
+        proc.errorOccurred.connect(self._error)
+        self.process = proc
+        proc.start(command[0], command[1:])
+        self.send(protocol.request(protocol.HELLO))  # QProcess buffers it until the process runs
+
+    def send(self, message: Mapping[str, Any]) -> bool:
+        """Write one request; False when the server is not running."""
+        if not self.running:
+            return False
+        self.process.write(protocol.encode(message))
+        return True
+
+    def kill(self, quiet: bool = False) -> None:
+        """Kill the server now; its death is reported through `died` unless `quiet`."""
+        if self.running:
+            self._stopping = self._stopping or quiet
+            self.process.kill()
+
+    def stop(self, timeout_ms: int = 3000) -> None:
+        """Shut the server down quietly (shutdown request, killed after `timeout_ms`)."""
+        proc, self._stopping = self.process, True
+        if proc is None:
+            return
+        if proc.state() != QtCore.QProcess.ProcessState.NotRunning:
+            proc.write(protocol.encode(protocol.request(protocol.SHUTDOWN)))
+            proc.closeWriteChannel()
+            if not proc.waitForFinished(timeout_ms):
+                proc.kill()
+                proc.waitForFinished(1000)
+        self.process = None
+        proc.deleteLater()
+
+    # ---------------------------------------------------------------- QProcess slots
+    def _read_stdout(self) -> None:
+        proc = self.sender() if self.sender() is not None else self.process
+        if proc is None:
+            return
+        for item in self._decoder.feed(_bytes(proc.readAllStandardOutput())):
+            if isinstance(item, protocol.ProtocolError):
+                self._stderr_line(f"[stdout] {item}")
+                continue
+            if item.get("type") == protocol.HELLO:
+                self.info = item
+            self.message.emit(item)
+
+    def _read_stderr(self) -> None:
+        proc = self.sender() if self.sender() is not None else self.process
+        if proc is None:
+            return
+        self._err_buffer += _bytes(proc.readAllStandardError())
+        *lines, self._err_buffer = self._err_buffer.split(b"\n")
+        for raw in lines:
+            self._stderr_line(raw.decode("utf-8", "replace").rstrip())
+
+    def _stderr_line(self, line: str) -> None:
+        if line.strip():
+            self.stderr.append(line)
+            self.log.emit(line)
+
+    def _finished(self, code: int, status: Any = None) -> None:
+        proc = self.sender()
+        if proc is not None and proc is not self.process:
+            return  # an old process
+        self._read_stdout()
+        self._read_stderr()
+        if self._err_buffer.strip():
+            self._stderr_line(self._err_buffer.decode("utf-8", "replace").rstrip())
+            self._err_buffer = b""
+        if self._stopping:
+            return
+        crashed = status == QtCore.QProcess.ExitStatus.CrashExit
+        what = "was killed" if crashed else f"exited with code {code}"
+        self.died.emit(f"inference server {what}; last stderr line: {self.last_stderr() or '(none)'}")
+
+    def _error(self, error: Any) -> None:
+        if error == QtCore.QProcess.ProcessError.FailedToStart and not self._stopping:
+            proc = self.process
+            detail = proc.errorString() if proc is not None else ""
+            self._stopping = True  # no finished() follows a failed start
+            self.died.emit("cannot start the inference server ({}): {}".format(" ".join(self.command), detail))
+
+
+# ============================================================================ the panel widget
+
+def _default_build(scene: Mapping[str, Any], photo: str | None) -> str:
+    from . import api
+
+    return api.build_scene(scene, image_path=photo)
+
+
+class Img2MayaPanel(QtWidgets.QWidget):
+    """Every control of the panel; see docs/MAYA.md, "Panel"."""
+
+    #: start the server when the panel is first shown (its `hello` fills the model combos)
+    autostart = True
+    built = QtCore.Signal(str)  # root group of a finished build
+    failed = QtCore.Signal(str)  # message line text of an error
+
+    def __init__(self, parent: Any = None, settings: Settings | None = None,
+                 build_function: Callable[[Mapping[str, Any], str | None], str] | None = None,
+                 server_args: Sequence[str] = (), env: Mapping[str, str] | None = None,
+                 engine_root: str | None = None, autostart: bool | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName(OBJECT_NAME + "Body")
+        self.setWindowTitle(TITLE)
+        self.setAcceptDrops(True)
+        self.settings = settings if settings is not None else Settings()
+        self.build_function = build_function or _default_build
+        self.server_args = list(server_args)
+        self.env = dict(env) if env is not None else None
+        self.engine_root = engine_root if engine_root is not None else protocol.default_engine_root(env)
+        if autostart is not None:
+            self.autostart = autostart
+        self.cancel_timeout_ms = CANCEL_TIMEOUT_MS
+        self.server = ServerProcess(self)
+        self.server.message.connect(self._on_message)
+        self.server.died.connect(self._on_died)
+
+        self.photo: str | None = None
+        self.job_id: str | None = None  # the request whose messages drive the UI
+        self.job_kind: str | None = None
+        self.job_started = 0.0
+        self.job_recursion = 0
+        self.last_result: dict[str, Any] | None = None
+        self.last_root: str | None = None
+        self.built_key: tuple[Any, ...] | None = None  # (photo, seg, depth) of the last build
+        self.sent: list[dict[str, Any]] = []  # every request sent (tests, debugging)
+
+        self._regen_timer = QtCore.QTimer(self)
+        self._regen_timer.setSingleShot(True)
+        self._regen_timer.setInterval(REGENERATE_DELAY_MS)
+        self._regen_timer.timeout.connect(lambda: self.regenerate(supersede=True))
+        self._cancel_timer = QtCore.QTimer(self)
+        self._cancel_timer.setSingleShot(True)
+        self._cancel_timer.timeout.connect(self._cancel_timed_out)
+
+        self._make_widgets()
+        self._load_settings()
+        self._set_busy(False)
+        app = QtWidgets.QApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self.shutdown_server)
+
+    # ---------------------------------------------------------------- layout
+    def _make_widgets(self) -> None:
+        W = QtWidgets
+        outer = W.QVBoxLayout(self)
+
+        row = W.QHBoxLayout()
+        self.photo_edit = W.QLineEdit()
+        self.photo_edit.setPlaceholderText("Photo: browse, pick a recent one, or drop an image here")
+        self.photo_edit.editingFinished.connect(lambda: self.set_photo(self.photo_edit.text(), quiet=True))
+        self.browse_button = W.QPushButton("Browse...")
+        self.browse_button.clicked.connect(self.browse_photo)
+        row.addWidget(self.photo_edit, 1)
+        row.addWidget(self.browse_button)
+        outer.addLayout(row)
+
+        row = W.QHBoxLayout()
+        row.addWidget(W.QLabel("Recent:"))
+        self.recent_combo = W.QComboBox()
+        self.recent_combo.setSizeAdjustPolicy(W.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.recent_combo.setMinimumContentsLength(20)
+        self.recent_combo.activated.connect(self._recent_picked)
+        row.addWidget(self.recent_combo, 1)
+        outer.addLayout(row)
+
+        row = W.QHBoxLayout()
+        self.photo_thumb = self._thumb("photo")
+        self.segment_thumb = self._thumb("segments")
+        self.depth_thumb = self._thumb("depth")
+        for label in (self.photo_thumb, self.segment_thumb, self.depth_thumb):
+            row.addWidget(label)
+        outer.addLayout(row)
+
+        form = W.QFormLayout()
+        slider_row = W.QHBoxLayout()
+        self.recursion_slider = W.QSlider(QtCore.Qt.Orientation.Horizontal)
+        self.recursion_slider.setRange(0, MAX_RECURSION)
+        self.recursion_slider.setPageStep(1)
+        self.recursion_slider.setTickPosition(W.QSlider.TickPosition.TicksBelow)
+        self.recursion_slider.setTickInterval(1)
+        self.recursion_slider.valueChanged.connect(self._recursion_changed)
+        self.recursion_label = W.QLabel("0")
+        self.recursion_label.setMinimumWidth(16)
+        slider_row.addWidget(self.recursion_slider, 1)
+        slider_row.addWidget(self.recursion_label)
+        form.addRow("Recursion:", slider_row)
+        self.seg_combo = W.QComboBox()
+        self.depth_combo = W.QComboBox()
+        self.seg_combo.activated.connect(self._models_changed)
+        self.depth_combo.activated.connect(self._models_changed)
+        form.addRow("Segmentation:", self.seg_combo)
+        form.addRow("Depth:", self.depth_combo)
+        py_row = W.QHBoxLayout()
+        self.python_edit = W.QLineEdit()
+        self.python_edit.setToolTip("The system Python that runs the inference server (not mayapy)")
+        self.python_edit.editingFinished.connect(self._python_changed)
+        self.python_button = W.QPushButton("...")
+        self.python_button.setToolTip("Browse for the python executable")
+        self.python_button.clicked.connect(self.browse_python)
+        py_row.addWidget(self.python_edit, 1)
+        py_row.addWidget(self.python_button)
+        form.addRow("System Python:", py_row)
+        outer.addLayout(form)
+
+        row = W.QHBoxLayout()
+        self.build_button = W.QPushButton("Build")
+        self.build_button.setToolTip("Analyse the photo (networks + analysis) and build the scene")
+        self.build_button.clicked.connect(self.build)
+        self.regenerate_button = W.QPushButton("Regenerate scene")
+        self.regenerate_button.setToolTip("Re-run only the analysis with the new settings (cached network "
+                                          "output) and replace the previous build")
+        self.regenerate_button.clicked.connect(lambda: self.regenerate(supersede=False))
+        self.cancel_button = W.QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.cancel)
+        row.addWidget(self.build_button)
+        row.addWidget(self.regenerate_button)
+        row.addWidget(self.cancel_button)
+        outer.addLayout(row)
+
+        self.progress_bar = W.QProgressBar()
+        self.progress_bar.setRange(0, 100)
+        self.progress_bar.setValue(0)
+        self.progress_bar.setTextVisible(True)
+        self.progress_bar.setFormat("idle")
+        outer.addWidget(self.progress_bar)
+        self.message_label = W.QLabel("")
+        self.message_label.setWordWrap(False)
+        self.message_label.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+        outer.addWidget(self.message_label)
+        outer.addStretch(1)
+
+    def _thumb(self, name: str) -> Any:
+        label = QtWidgets.QLabel(name)
+        label.setObjectName(name + "Thumb")
+        label.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
+        label.setFixedSize(THUMB_SIZE, THUMB_SIZE * 3 // 4)
+        label.setFrameShape(QtWidgets.QFrame.Shape.StyledPanel)
+        label.setToolTip(name)
+        return label
+
+    def _load_settings(self) -> None:
+        self.recursion_slider.blockSignals(True)
+        self.recursion_slider.setValue(self.settings.recursion)
+        self.recursion_slider.blockSignals(False)
+        self.recursion_label.setText(str(self.recursion_slider.value()))
+        python = self.settings.python
+        if not python:
+            found = protocol.find_system_python(self.env)
+            python = join_python(found[0]) if found else ""
+        self.python_edit.setText(python)
+        self._fill_recent()
+        self.fill_models(None)
+
+    # ---------------------------------------------------------------- small helpers
+    def show_message(self, text: str, error: bool = False) -> None:
+        """The message line: one line (red for errors)."""
+        line = " ".join(str(text).split())
+        self.message_label.setText(line)
+        self.message_label.setToolTip(line)
+        self.message_label.setStyleSheet(ERROR_STYLE if error else "")
+        if error:
+            self.failed.emit(line)
+
+    @property
+    def message(self) -> str:
+        return str(self.message_label.text())
+
+    @property
+    def message_is_error(self) -> bool:
+        return bool(self.message_label.styleSheet())
+
+    def _set_busy(self, busy: bool) -> None:
+        self.build_button.setEnabled(not busy)
+        self.cancel_button.setEnabled(busy)
+        self.regenerate_button.setEnabled(self.last_result is not None)
+        if not busy:
+            self.job_id = None
+            self.job_kind = None
+
+    def _set_pixmap(self, label: Any, path: str | None) -> bool:
+        pixmap = QtGui.QPixmap(path) if path and os.path.isfile(path) else QtGui.QPixmap()
+        if pixmap.isNull():
+            label.setPixmap(QtGui.QPixmap())
+            label.setText(str(label.toolTip()))
+            return False
+        label.setPixmap(pixmap.scaled(label.size(), QtCore.Qt.AspectRatioMode.KeepAspectRatio, QtCore.Qt.TransformationMode.SmoothTransformation))
+        return True
+
+    def _key(self) -> tuple[Any, ...]:
+        return (self.photo, self.seg_model(), self.depth_model())
+
+    # ---------------------------------------------------------------- photo
+    def set_photo(self, path: str, quiet: bool = False) -> bool:
+        """Use `path` as the photo: thumbnail, recent files, previews cleared. False (message line)
+        when it is not an image file."""
+        path = os.path.abspath(os.path.expanduser(str(path).strip())) if str(path).strip() else ""
+        if not path or not is_image(path):
+            if not quiet or path:
+                self.show_message(f"not an image file: {path or '(none)'}", error=True)
+            return False
+        if path == self.photo:
+            return True
+        self.photo = path
+        self.photo_edit.setText(path)
+        self._set_pixmap(self.photo_thumb, path)
+        self._set_pixmap(self.segment_thumb, None)
+        self._set_pixmap(self.depth_thumb, None)
+        self.settings.add_recent(path)
+        self._fill_recent()
+        self.show_message(f"photo: {os.path.basename(path)}")
+        return True
+
+    def browse_photo(self) -> None:
+        start = os.path.dirname(self.photo) if self.photo else ""
+        picked = QtWidgets.QFileDialog.getOpenFileName(self, "Photo for img2maya", start, IMAGE_FILTER)
+        path = picked[0] if isinstance(picked, (tuple, list)) else picked
+        if path:
+            self.set_photo(str(path))
+
+    def _fill_recent(self) -> None:
+        self.recent_combo.blockSignals(True)
+        self.recent_combo.clear()
+        for path in self.settings.recent_files:
+            self.recent_combo.addItem(os.path.basename(path), path)
+            self.recent_combo.setItemData(self.recent_combo.count() - 1, path, QtCore.Qt.ItemDataRole.ToolTipRole)
+        self.recent_combo.blockSignals(False)
+
+    def _recent_picked(self, index: int) -> None:
+        path = self.recent_combo.itemData(index)
+        if path:
+            if not os.path.isfile(path):
+                self.show_message(f"recent photo no longer exists: {path}", error=True)
+                return
+            self.set_photo(str(path))
+
+    @staticmethod
+    def _dropped_image(mime: Any) -> str | None:
+        if mime is None or not mime.hasUrls():
+            return None
+        for url in mime.urls():
+            if url.isLocalFile() and is_image(url.toLocalFile()):
+                return str(url.toLocalFile())
+        return None
+
+    def dragEnterEvent(self, event: Any) -> None:  # noqa: N802 (Qt's name)
+        if self._dropped_image(event.mimeData()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event: Any) -> None:  # noqa: N802
+        self.dragEnterEvent(event)
+
+    def dropEvent(self, event: Any) -> None:  # noqa: N802
+        path = self._dropped_image(event.mimeData())
+        if path and self.set_photo(path):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    # ---------------------------------------------------------------- models and settings
+    def fill_models(self, hello: Mapping[str, Any] | None) -> None:
+        """Fill the model combos from a `hello` reply (None: only "server default"); the remembered
+        model is selected when it is listed, else the server's default."""
+        listing = (hello or {}).get("models") or {}
+        defaults = listing.get("defaults") or {}
+        models = [m for m in listing.get("models") or [] if isinstance(m, Mapping)]
+        for combo, task, remembered, extra in (
+                (self.seg_combo, "segmentation", self.settings.seg_model, ()),
+                (self.depth_combo, "depth", self.settings.depth_model, (("none (no depth network)", "none"),))):
+            default = defaults.get("seg" if task == "segmentation" else "depth")
+            combo.blockSignals(True)
+            combo.clear()
+            listed = [m for m in models if m.get("task") == task and (m.get("installed") or m.get("id") == default)]
+            if not listed:  # no listing (yet): let the server choose
+                combo.addItem("server default", None)
+            for m in listed:
+                mid = str(m.get("id"))
+                combo.addItem(mid + ("  (default)" if mid == default else ""), mid)
+                combo.setItemData(combo.count() - 1, str(m.get("description") or mid),
+                                  QtCore.Qt.ItemDataRole.ToolTipRole)
+            for text, data in extra:
+                combo.addItem(text, data)
+            index = combo.findData(remembered) if remembered else -1
+            if index < 0:
+                index = combo.findData(default) if default else -1
+            combo.setCurrentIndex(max(0, index))
+            combo.setEnabled(bool(listed) or bool(extra))
+            combo.blockSignals(False)
+
+    def seg_model(self) -> str | None:
+        data = self.seg_combo.currentData()
+        return str(data) if data else None
+
+    def depth_model(self) -> str | None:
+        data = self.depth_combo.currentData()
+        return str(data) if data else None
+
+    def _models_changed(self, *_: Any) -> None:
+        self.settings.seg_model = self.seg_model()
+        self.settings.depth_model = self.depth_model()
+
+    def _recursion_changed(self, value: int) -> None:
+        self.recursion_label.setText(str(value))
+        self.settings.recursion = value
+        if self.last_result is not None and self.built_key == self._key():
+            self._regen_timer.start()  # debounced: only the last value of a drag is sent
+
+    def python_command(self) -> list[str]:
+        return split_python(str(self.python_edit.text()))
+
+    def _python_changed(self) -> None:
+        text = str(self.python_edit.text()).strip()
+        self.settings.python = text or None
+
+    def browse_python(self) -> None:
+        picked = QtWidgets.QFileDialog.getOpenFileName(self, "System Python (not mayapy)", "",
+                                                       "Programs (*)")
+        path = picked[0] if isinstance(picked, (tuple, list)) else picked
+        if path:
+            self.python_edit.setText(str(path))
+            self._python_changed()
+
+    # ---------------------------------------------------------------- server
+    def server_command(self) -> list[str]:
+        return protocol.server_command(self.python_command(), self.server_args)
+
+    def ensure_server(self) -> bool:
+        """Start the server if it is not running (or the Python changed); False + message when no
+        Python is set."""
+        if not self.python_command():
+            self.show_message("no system Python: set the path of a Python 3 with the img2maya engine "
+                              "(not mayapy)", error=True)
+            return False
+        self.server.start(self.server_command(), protocol.clean_environment(self.env, self.engine_root))
+        return True
+
+    def shutdown_server(self) -> None:
+        self.server.stop()
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802
+        super().showEvent(event)
+        if self.autostart and not self.server.running and self.python_command():
+            QtCore.QTimer.singleShot(0, self.ensure_server)  # model list for the combos
+
+    def _send_job(self, message: dict[str, Any], kind: str) -> None:
+        self.job_id = str(message["id"])
+        self.job_kind = kind
+        self.job_started = time.monotonic()
+        self.job_recursion = int(message.get("recursion", 0))
+        self.sent.append(message)
+        self.server.send(message)
+        self._set_busy(True)
+        self.progress_bar.setValue(0)
+        self.progress_bar.setFormat(f"{kind}: starting")
+
+    def build(self) -> bool:
+        """"Build": analyse the photo (networks, or their cached output) and build the result."""
+        if not self.photo:
+            if not self.set_photo(str(self.photo_edit.text())):
+                return False
+        if not self.ensure_server():
+            return False
+        assert self.photo is not None
+        msg = protocol.analyze_request(self.photo, self.recursion_slider.value(), seg_model=self.seg_model(),
+                                       depth_model=self.depth_model())
+        self.show_message(f"analysing {os.path.basename(self.photo)}...")
+        self._send_job(msg, "analyze")
+        return True
+
+    def regenerate(self, supersede: bool = False) -> bool:
+        """"Regenerate scene": the analysis only, on the cached network output of the photo and
+        models, with the current recursion; the new build replaces the previous one."""
+        self._regen_timer.stop()
+        if not self.photo:
+            self.show_message("no photo: pick one and press Build first", error=True)
+            return False
+        if self.job_kind == "analyze":
+            return False  # the analyze in flight uses the settings sent with it; Build again after it
+        if not self.ensure_server():
+            return False
+        msg = protocol.regenerate_request(self.photo, recursion=self.recursion_slider.value(),
+                                          seg_model=self.seg_model(), depth_model=self.depth_model(),
+                                          supersede=True if supersede else None)
+        self.show_message(f"regenerating (recursion {self.recursion_slider.value()})...")
+        self._send_job(msg, "regenerate")
+        return True
+
+    def cancel(self) -> None:
+        """Cancel the job in flight; a server that does not answer within ~2 s is killed."""
+        if self.job_id is None:
+            return
+        self._regen_timer.stop()
+        msg = protocol.request(protocol.CANCEL, target=self.job_id)
+        self.sent.append(msg)
+        if not self.server.send(msg):
+            self._set_busy(False)
+            return
+        self.progress_bar.setFormat("cancelling...")
+        self._cancel_timer.start(self.cancel_timeout_ms)
+
+    def _cancel_timed_out(self) -> None:
+        if self.job_id is None:
+            return
+        self.server.kill(quiet=True)
+        self.show_message(f"the inference server did not answer the cancel within "
+                          f"{self.cancel_timeout_ms / 1000:.0f} s and was stopped; Build restarts it", error=True)
+        self._job_over("cancelled (server stopped)")
+
+    def _job_over(self, text: str) -> None:
+        self._cancel_timer.stop()
+        self._set_busy(False)
+        self.progress_bar.setFormat(text)
+
+    # ---------------------------------------------------------------- server messages
+    def _on_message(self, msg: dict[str, Any]) -> None:
+        kind = msg.get("type")
+        if kind == protocol.HELLO:
+            self.fill_models(msg)
+            return
+        if self.job_id is None or str(msg.get("id")) != self.job_id:
+            return  # acks, superseded or abandoned jobs
+        if kind == protocol.PROGRESS:
+            fraction = max(0.0, min(1.0, float(msg.get("fraction") or 0.0)))
+            self.progress_bar.setValue(int(round(100 * fraction)))
+            self.progress_bar.setFormat("{}: %p%".format(msg.get("stage", "")))
+        elif kind == protocol.QUEUED:
+            self.progress_bar.setFormat("queued")
+        elif kind == protocol.RESULT:
+            self._on_result(msg)
+        elif kind == protocol.ERROR:
+            if msg.get("code") == "not_cached" and self.job_kind == "regenerate":
+                self._set_busy(False)
+                self.build()  # nothing cached for these models: run the networks
+                return
+            self.show_message(protocol.error_text(msg), error=True)
+            self._job_over("error")
+        elif kind == protocol.CANCELLED:
+            self.show_message("cancelled")
+            self._job_over("cancelled")
+
+    def _on_result(self, msg: dict[str, Any]) -> None:
+        kind = self.job_kind or "analyze"
+        sent_recursion = self.job_recursion
+        seconds = time.monotonic() - self.job_started
+        self._job_over("done")
+        self.progress_bar.setValue(100)
+        scene = msg.get("scene")
+        files = msg.get("files") or {}
+        self._set_pixmap(self.segment_thumb, files.get("preview"))
+        self._set_pixmap(self.depth_thumb, files.get("depth_preview"))
+        if not isinstance(scene, Mapping):
+            self.show_message("the server returned no scene", error=True)
+            return
+        try:
+            root = self.build_function(scene, self.photo)
+        except Exception as exc:  # a BuildError, or Maya refusing a command: one line for the user
+            self.show_message(f"build failed: {exc}", error=True)
+            return
+        self.last_result = msg
+        self.last_root = str(root)
+        self.built_key = self._key()
+        self.regenerate_button.setEnabled(True)
+        count = _count_objects(scene.get("objects") or [])
+        self.show_message(f"{'regenerated' if kind == 'regenerate' else 'built'} {root}: {count} objects "
+                          f"(recursion {sent_recursion}, "
+                          f"{seconds:.1f} s{', cached networks' if msg.get('cached') else ''})")
+        self.built.emit(str(root))
+        if self.recursion_slider.value() != sent_recursion:
+            self._regen_timer.start()  # the slider moved while this job ran
+
+    def _on_died(self, text: str) -> None:
+        self._regen_timer.stop()
+        if self.job_id is not None and self._cancel_timer.isActive():
+            return  # _cancel_timed_out reports it
+        self._set_busy(False)
+        self.progress_bar.setFormat("server stopped")
+        self.show_message(f"{text}; Build restarts it", error=True)
+
+
+def _count_objects(objects: Sequence[Any]) -> int:
+    total = 0
+    for o in objects:
+        if isinstance(o, Mapping):
+            total += 1 + _count_objects(o.get("children") or [])
+    return total
+
+
+# ============================================================================ dockable wrapper (Maya)
+
+_INSTANCE: Any = None
+
+
+def _mixin() -> Any:
+    """MayaQWidgetDockableMixin, or None outside Maya (or in a Maya without it)."""
+    try:
+        return importlib.import_module("maya.app.general.mayaMixin").MayaQWidgetDockableMixin
+    except (ImportError, AttributeError):
+        return None
+
+
+def maya_main_window() -> Any:
+    """Maya's main window as a QWidget (None outside Maya)."""
+    try:
+        from maya import OpenMayaUI
+    except ImportError:
+        return None
+    ptr = OpenMayaUI.MQtUtil.mainWindow()
+    if ptr is None:
+        return None
+    return QtCompat.wrapInstance(int(ptr), QtWidgets.QWidget)
+
+
+def _make_dock_class(mixin: Any) -> Any:
+    bases = (mixin, QtWidgets.QWidget) if mixin is not None else (QtWidgets.QWidget,)
+
+    def __init__(self: Any, parent: Any = None) -> None:
+        base: Any = cls
+        super(base, self).__init__(parent=parent)
+        self.setObjectName(OBJECT_NAME)
+        self.setWindowTitle(TITLE)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.panel = Img2MayaPanel(self)
+        layout.addWidget(self.panel)
+
+    cls = type("Img2MayaDock", bases, {"__init__": __init__})
+    return cls
+
+
+def _alive(widget: Any) -> bool:
+    if widget is None:
+        return False
+    try:
+        return bool(QtCompat.isValid(widget))
+    except Exception:
+        return False
+
+
+def show(**kwargs: Any) -> Any:
+    """Open (or raise) the one panel instance; returns the dock widget (its `.panel` is the
+    Img2MayaPanel). In Maya: docked in a workspaceControl that Maya restores after a restart."""
+    global _INSTANCE
+    if _alive(_INSTANCE):
+        _raise(_INSTANCE)
+        return _INSTANCE
+    mixin = _mixin()
+    if mixin is not None:
+        _delete_stale_control()
+        dock = _make_dock_class(mixin)(parent=maya_main_window())
+        dock.show(dockable=True, uiScript=UI_SCRIPT, checksPlugins=True, retain=False, **kwargs)
+    else:
+        dock = _make_dock_class(None)(parent=maya_main_window())
+        dock.setWindowFlags(dock.windowFlags() | QtCore.Qt.WindowType.Window)
+        dock.show()
+    _INSTANCE = dock
+    return dock
+
+
+def restore() -> Any:
+    """The workspaceControl's uiScript: Maya calls it at start-up (or when the closed control is
+    shown again) to put a new panel into the restored control."""
+    global _INSTANCE
+    from maya import OpenMayaUI
+
+    mixin = _mixin()
+    parent_ptr = OpenMayaUI.MQtUtil.getCurrentParent()
+    dock = _make_dock_class(mixin)()
+    _INSTANCE = dock
+    own_ptr = OpenMayaUI.MQtUtil.findControl(dock.objectName())
+    if parent_ptr is not None and own_ptr is not None:
+        OpenMayaUI.MQtUtil.addWidgetToMayaLayout(int(own_ptr), int(parent_ptr))
+    return dock
+
+
+def _raise(dock: Any) -> None:
+    try:
+        from maya import cmds
+
+        if cmds.workspaceControl(WORKSPACE_CONTROL, exists=True):
+            cmds.workspaceControl(WORKSPACE_CONTROL, edit=True, restore=True)
+            return
+    except ImportError:
+        pass
+    dock.show()
+    dock.raise_()
+    dock.activateWindow()
+
+
+def _delete_stale_control() -> None:
+    """A workspaceControl left from an earlier session or a deleted instance would make the mixin
+    create a second one (`...WorkspaceControl1`)."""
+    try:
+        from maya import cmds
+    except ImportError:
+        return
+    if cmds.workspaceControl(WORKSPACE_CONTROL, exists=True):
+        cmds.deleteUI(WORKSPACE_CONTROL, control=True)
+
+
+def instance() -> Any:
+    """The open panel's dock widget, or None."""
+    return _INSTANCE if _alive(_INSTANCE) else None
+
+
+def close() -> None:
+    """Close the panel and stop its server (plug-in unload)."""
+    global _INSTANCE
+    dock, _INSTANCE = _INSTANCE, None
+    if _alive(dock):
+        dock.panel.shutdown_server()
+        dock.close()
+        dock.deleteLater()
+    _delete_stale_control()

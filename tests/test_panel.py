@@ -1,0 +1,452 @@
+"""The img2maya panel (scripts/img2maya/panel.py) under pytest-qt, offscreen, through Qt.py: widgets,
+drag and drop, settings, the server through the real QProcess (fake pipeline, scripted fake servers,
+and end to end with the real networks on the fake maya.cmds)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest  # noqa: E402
+
+pytest.importorskip("Qt", reason="Qt.py is not installed")
+pytest.importorskip("pytestqt", reason="pytest-qt is not installed")
+
+from fakemaya import fixture as _fakemaya  # noqa: E402
+from img2maya import panel as panel_mod  # noqa: E402
+from img2maya import protocol  # noqa: E402
+from img2maya.settings import JsonStore, Settings  # noqa: E402
+from Qt import QtCore, QtGui, QtWidgets  # noqa: E402
+from test_server_support import FAKE, ROOT, TESTS, make_photo, network_runs, server_env  # noqa: E402
+
+fake_maya = _fakemaya.fake_maya  # the pytest fixture
+FAKE_SERVER = TESTS / "panel_fake_server.py"
+ENGINE_ROOT = os.pathsep.join([str(ROOT), str(TESTS)])
+
+HELLO = {"type": "hello", "id": 1, "models": {
+    "defaults": {"seg": "seg-a", "depth": "depth-a"},
+    "models": [
+        {"id": "seg-a", "task": "segmentation", "installed": True, "description": "A"},
+        {"id": "seg-b", "task": "segmentation", "installed": True},
+        {"id": "seg-c", "task": "segmentation", "installed": False},
+        {"id": "depth-a", "task": "depth", "installed": True},
+        {"id": "depth-b", "task": "depth", "installed": False},
+    ]}}
+
+
+class Builds:
+    """A build_function that records what the panel asked to build."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[dict[str, Any], str | None]] = []
+
+    def __call__(self, scene: Any, photo: str | None) -> str:
+        self.calls.append((dict(scene), photo))
+        return f"img2maya_root{len(self.calls)}"
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(JsonStore(str(tmp_path / "settings.json")))
+
+
+@pytest.fixture
+def make_panel(qtbot, tmp_path: Path, settings: Settings):
+    made: list[Any] = []
+
+    def make(python: list[str] | None = None, server_args: tuple[str, ...] = ("--pipeline", FAKE),
+             env: dict[str, str] | None = None, build_function: Any = None, **kwargs: Any) -> Any:
+        settings.python = panel_mod.join_python(python or [sys.executable])
+        p = panel_mod.Img2MayaPanel(settings=settings, build_function=build_function or Builds(),
+                                    server_args=server_args, env=env or server_env(tmp_path),
+                                    engine_root=ENGINE_ROOT, autostart=False, **kwargs)
+        qtbot.addWidget(p)
+        made.append(p)
+        return p
+
+    yield make
+    for p in made:
+        p.shutdown_server()
+
+
+def _photo(tmp_path: Path, name: str = "photo.png", seed: int = 0) -> str:
+    return str(make_photo(tmp_path / name, seed=seed))
+
+
+def _fake_server_env(tmp_path: Path, mode: str) -> dict[str, str]:
+    return dict(os.environ, PANEL_FAKE_MODE=mode, PANEL_FAKE_STARTS=str(tmp_path / "starts.txt"))
+
+
+def _starts(tmp_path: Path) -> int:
+    path = tmp_path / "starts.txt"
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+# ----------------------------------------------------------------------------- widgets
+
+
+def test_widgets_exist_and_start_idle(make_panel) -> None:
+    p = make_panel()
+    assert p.build_button.text() == "Build" and p.regenerate_button.text() == "Regenerate scene"
+    assert p.build_button.isEnabled() and not p.cancel_button.isEnabled()
+    assert not p.regenerate_button.isEnabled()  # nothing built yet
+    assert (p.recursion_slider.minimum(), p.recursion_slider.maximum()) == (0, 5)
+    p.recursion_slider.setValue(4)
+    assert p.recursion_label.text() == "4"
+    assert p.progress_bar.value() == 0 and p.progress_bar.format() == "idle"
+    assert p.seg_combo.count() == 1 and p.seg_combo.currentData() is None  # server default until hello
+    assert p.python_edit.text() == sys.executable
+    assert p.python_command() == [sys.executable]
+    assert p.server_command() == [sys.executable, "-m", "inference_server", "--pipeline", FAKE]
+    for label in (p.photo_thumb, p.segment_thumb, p.depth_thumb):
+        assert label.pixmap() is None or label.pixmap().isNull()
+    p.show_message("something failed\nsecond line", error=True)
+    assert p.message == "something failed second line" and p.message_is_error
+    assert "e04040" in p.message_label.styleSheet()
+
+
+def test_python_defaults_to_the_found_system_python(qtbot, settings: Settings, tmp_path: Path) -> None:
+    env = dict(os.environ, IMG2MAYA_PYTHON=sys.executable)
+    p = panel_mod.Img2MayaPanel(settings=settings, build_function=Builds(), env=env, autostart=False)
+    qtbot.addWidget(p)
+    assert p.python_command() == protocol.find_system_python(env)[0]
+    assert settings.python is None  # not remembered until edited
+    p.python_edit.setText("/opt/py/bin/python3 -X utf8")
+    p.python_edit.editingFinished.emit()
+    assert settings.python == "/opt/py/bin/python3 -X utf8"
+    assert p.python_command() == ["/opt/py/bin/python3", "-X", "utf8"]
+
+
+def test_models_from_hello_defaults_and_remembered(make_panel, settings: Settings) -> None:
+    p = make_panel()
+    p.fill_models(HELLO)
+    assert [p.seg_combo.itemData(i) for i in range(p.seg_combo.count())] == ["seg-a", "seg-b"]
+    assert [p.depth_combo.itemData(i) for i in range(p.depth_combo.count())] == ["depth-a", "none"]
+    assert p.seg_model() == "seg-a" and p.depth_model() == "depth-a"  # defaults selected
+    assert "(default)" in p.seg_combo.currentText()
+    p.seg_combo.setCurrentIndex(1)
+    p.seg_combo.activated.emit(1)
+    p.depth_combo.setCurrentIndex(1)
+    p.depth_combo.activated.emit(1)
+    assert (settings.seg_model, settings.depth_model) == ("seg-b", "none")
+    again = make_panel()
+    again.fill_models(HELLO)
+    assert again.seg_model() == "seg-b" and again.depth_model() == "none"
+
+
+def test_set_photo_thumbnail_recent_and_bad_files(make_panel, tmp_path: Path, settings: Settings) -> None:
+    p = make_panel()
+    a, b = _photo(tmp_path, "a.png"), _photo(tmp_path, "b.png", seed=1)
+    assert p.set_photo(a) and p.set_photo(b)
+    assert p.photo == b and p.photo_edit.text() == b
+    assert not p.photo_thumb.pixmap().isNull()
+    assert [p.recent_combo.itemData(i) for i in range(p.recent_combo.count())] == [b, a]
+    assert settings.recent_files == [b, a]
+    p.recent_combo.activated.emit(1)
+    assert p.photo == a
+    text = tmp_path / "notes.txt"
+    text.write_text("x")
+    assert not p.set_photo(str(text))
+    assert p.message_is_error and "not an image" in p.message and p.photo == a
+
+
+def _mime(path: str) -> Any:
+    mime = QtCore.QMimeData()
+    mime.setUrls([QtCore.QUrl.fromLocalFile(path)])
+    return mime
+
+
+def test_drag_and_drop_of_an_image_sets_the_photo(make_panel, tmp_path: Path) -> None:
+    p = make_panel()
+    photo = _photo(tmp_path)
+    mime = _mime(photo)
+    enter = QtGui.QDragEnterEvent(QtCore.QPoint(5, 5), QtCore.Qt.DropAction.CopyAction, mime,
+                                  QtCore.Qt.MouseButton.LeftButton, QtCore.Qt.KeyboardModifier.NoModifier)
+    p.dragEnterEvent(enter)
+    assert enter.isAccepted()
+    drop = QtGui.QDropEvent(QtCore.QPointF(5, 5), QtCore.Qt.DropAction.CopyAction, mime,
+                            QtCore.Qt.MouseButton.LeftButton, QtCore.Qt.KeyboardModifier.NoModifier)
+    p.dropEvent(drop)
+    assert drop.isAccepted()
+    assert p.photo == photo and not p.photo_thumb.pixmap().isNull()
+    other = tmp_path / "scene.json"
+    other.write_text("{}")
+    other_mime = _mime(str(other))  # kept alive: the event does not own its mime data
+    enter = QtGui.QDragEnterEvent(QtCore.QPoint(5, 5), QtCore.Qt.DropAction.CopyAction, other_mime,
+                                  QtCore.Qt.MouseButton.LeftButton, QtCore.Qt.KeyboardModifier.NoModifier)
+    p.dragEnterEvent(enter)
+    assert not enter.isAccepted()
+    assert p.acceptDrops()
+
+
+def test_settings_are_remembered_by_a_new_panel(make_panel, tmp_path: Path) -> None:
+    p = make_panel()
+    photo = _photo(tmp_path)
+    p.set_photo(photo)
+    p.recursion_slider.setValue(3)
+    p.python_edit.setText("/custom/python3")
+    p.python_edit.editingFinished.emit()
+    again = panel_mod.Img2MayaPanel(settings=p.settings, build_function=Builds(), autostart=False)
+    try:
+        assert again.recursion_slider.value() == 3 and again.recursion_label.text() == "3"
+        assert again.python_edit.text() == "/custom/python3"
+        assert again.recent_combo.itemData(0) == photo
+    finally:
+        again.deleteLater()
+
+
+# ----------------------------------------------------------------------------- server (fake pipeline)
+
+
+def test_build_progress_result_and_previews(make_panel, qtbot, tmp_path: Path) -> None:
+    builds = Builds()
+    p = make_panel(env=server_env(tmp_path, IMG2MAYA_FAKE_SLOW="1.0"), build_function=builds)
+    photo = _photo(tmp_path, "big.png")
+    p.set_photo(photo)
+    p.recursion_slider.setValue(1)
+    values: list[int] = []
+    formats: list[str] = []
+    p.progress_bar.valueChanged.connect(lambda v: (values.append(v), formats.append(p.progress_bar.format())))
+    assert p.build()
+    assert not p.build_button.isEnabled() and p.cancel_button.isEnabled()
+    sent = p.sent[-1]
+    assert json.loads(protocol.encode(sent)) == sent
+    assert sent["type"] == "analyze" and sent["photo"] == photo and sent["recursion"] == 1
+    qtbot.waitUntil(lambda: len(builds.calls) == 1, timeout=30000)
+    assert p.server.info is not None and p.server.info["protocol"] == 1
+    assert any(0 < v < 100 for v in values), values  # progress events moved the bar
+    assert any(f.startswith("segmentation") for f in formats), formats
+    assert p.progress_bar.value() == 100 and p.progress_bar.format() == "done"
+    scene, built_photo = builds.calls[0]
+    assert built_photo == photo and scene["schema"] == "img2maya/scene@1"
+    assert p.last_root == "img2maya_root1" and p.message.startswith("built img2maya_root1")
+    assert not p.message_is_error
+    assert p.build_button.isEnabled() and p.regenerate_button.isEnabled() and not p.cancel_button.isEnabled()
+    files = p.last_result["files"]
+    assert os.path.isfile(files["preview"]) and os.path.isfile(files["depth_preview"])
+    assert not p.segment_thumb.pixmap().isNull() and not p.depth_thumb.pixmap().isNull()
+    assert network_runs(tmp_path) == 1
+
+
+def test_slider_after_a_build_sends_one_debounced_regenerate(make_panel, qtbot, tmp_path: Path) -> None:
+    builds = Builds()
+    p = make_panel(build_function=builds)
+    p.set_photo(_photo(tmp_path))
+    p.build()
+    qtbot.waitUntil(lambda: len(builds.calls) == 1, timeout=30000)
+    pid = p.server.pid
+    for value in (1, 2, 3):  # a drag: one regenerate for the last value only
+        p.recursion_slider.setValue(value)
+    assert [m["type"] for m in p.sent] == ["analyze"]  # nothing sent before the debounce delay
+    qtbot.waitUntil(lambda: len(builds.calls) == 2, timeout=30000)
+    regen = [m for m in p.sent if m["type"] == "regenerate"]
+    assert len(regen) == 1
+    wire = json.loads(protocol.encode(regen[0]))
+    assert wire["recursion"] == 3 and wire["supersede"] is True and wire["photo"] == p.photo
+    assert builds.calls[1][0]["options"]["recursion"] == 3  # the fake pipeline echoes the options
+    assert p.message.startswith("regenerated") and "cached networks" in p.message
+    assert p.server.pid == pid  # the server was kept
+    assert network_runs(tmp_path) == 1  # regenerate ran no network
+    p.regenerate_button.click()  # the button: same request without supersede
+    qtbot.waitUntil(lambda: len(builds.calls) == 3, timeout=30000)
+    assert p.sent[-1]["type"] == "regenerate" and "supersede" not in p.sent[-1]
+
+
+def test_regenerate_without_cache_falls_back_to_analyze(make_panel, qtbot, tmp_path: Path) -> None:
+    builds = Builds()
+    p = make_panel(build_function=builds)
+    p.set_photo(_photo(tmp_path))
+    assert p.regenerate()
+    qtbot.waitUntil(lambda: len(builds.calls) == 1, timeout=30000)
+    assert [m["type"] for m in p.sent] == ["regenerate", "analyze"]
+
+
+def test_cancel_stops_the_job_and_keeps_the_server(make_panel, qtbot, tmp_path: Path) -> None:
+    builds = Builds()
+    p = make_panel(env=server_env(tmp_path, IMG2MAYA_FAKE_SLOW="30"), build_function=builds)
+    p.set_photo(_photo(tmp_path))
+    p.build()
+    qtbot.waitUntil(lambda: p.progress_bar.value() > 0, timeout=30000)
+    job = p.job_id
+    p.cancel_button.click()
+    assert p.sent[-1] == {"id": p.sent[-1]["id"], "type": "cancel", "target": job}
+    qtbot.waitUntil(lambda: p.job_id is None, timeout=5000)
+    assert p.message == "cancelled" and p.progress_bar.format() == "cancelled"
+    assert p.server.running and not builds.calls
+    assert p.build_button.isEnabled() and not p.cancel_button.isEnabled()
+
+
+def test_cancel_kills_a_server_that_does_not_answer(make_panel, qtbot, tmp_path: Path) -> None:
+    builds = Builds()
+    p = make_panel(python=[sys.executable, str(FAKE_SERVER)], server_args=(),
+                   env=_fake_server_env(tmp_path, "deaf"), build_function=builds)
+    p.cancel_timeout_ms = 300
+    p.set_photo(_photo(tmp_path))
+    p.build()
+    qtbot.waitUntil(lambda: p.progress_bar.value() == 25, timeout=30000)
+    proc = p.server.process
+    p.cancel()
+    qtbot.waitUntil(lambda: proc.state() == QtCore.QProcess.ProcessState.NotRunning, timeout=5000)
+    assert not p.server.running and p.job_id is None
+    assert p.message_is_error and "did not answer the cancel" in p.message
+    assert p.build_button.isEnabled()
+
+
+def test_a_crashed_server_is_reported_and_restarted(make_panel, qtbot, tmp_path: Path) -> None:
+    builds = Builds()
+    p = make_panel(python=[sys.executable, str(FAKE_SERVER)], server_args=(),
+                   env=_fake_server_env(tmp_path, "crash_first"), build_function=builds)
+    p.set_photo(_photo(tmp_path))
+    errors: list[str] = []
+    p.failed.connect(errors.append)
+    p.build()
+    qtbot.waitUntil(lambda: bool(errors), timeout=30000)
+    assert "exited with code 3" in p.message
+    assert "fatal: simulated crash in the segmentation network" in p.message
+    assert p.message_is_error and "\n" not in p.message
+    assert not p.server.running and p.build_button.isEnabled() and not p.cancel_button.isEnabled()
+    assert _starts(tmp_path) == 1
+    p.build_button.click()  # the next Build starts a new server
+    qtbot.waitUntil(lambda: len(builds.calls) == 1, timeout=30000)
+    assert _starts(tmp_path) == 2 and p.server.running
+    assert p.message.startswith("built") and not p.message_is_error
+
+
+def test_a_python_that_cannot_start_is_reported(make_panel, qtbot, tmp_path: Path) -> None:
+    p = make_panel(python=[str(tmp_path / "no" / "python3")])
+    p.set_photo(_photo(tmp_path))
+    errors: list[str] = []
+    p.failed.connect(errors.append)
+    p.build()
+    qtbot.waitUntil(lambda: bool(errors), timeout=10000)
+    assert "cannot start the inference server" in p.message and p.build_button.isEnabled()
+
+
+def test_server_environment_is_clean(make_panel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    env = dict(server_env(tmp_path), PYTHONHOME="/maya/python", PYTHONPATH="/maya/site-packages")
+    p = make_panel(env=env)
+    p.set_photo(_photo(tmp_path))
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(p.server, "start", lambda command, env: seen.update(command=command, env=env))
+    p.ensure_server()
+    assert "PYTHONHOME" not in seen["env"] and seen["env"]["PYTHONPATH"] == ENGINE_ROOT
+    assert seen["command"][-4:] == ["-m", "inference_server", "--pipeline", FAKE]
+
+
+# ----------------------------------------------------------------------------- the dockable wrapper
+
+
+def test_show_is_one_tool_window_without_maya(qtbot, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                              fake_maya) -> None:
+    monkeypatch.setattr(panel_mod, "_INSTANCE", None)
+    monkeypatch.setattr(panel_mod.Img2MayaPanel, "autostart", False, raising=False)
+    monkeypatch.setattr(panel_mod, "_mixin", lambda: None)
+    import img2maya
+
+    dock = img2maya.show()
+    qtbot.addWidget(dock)
+    assert img2maya.show() is dock and panel_mod.instance() is dock  # one instance only
+    assert isinstance(dock.panel, panel_mod.Img2MayaPanel) and dock.isVisible()
+    assert dock.objectName() == panel_mod.OBJECT_NAME
+    panel_mod.close()
+    assert panel_mod.instance() is None
+
+
+def test_show_docks_through_the_maya_mixin_with_restore(qtbot, monkeypatch: pytest.MonkeyPatch,
+                                                        fake_maya) -> None:
+    from maya import cmds
+
+    fake_maya.batch = False
+    shown: list[dict[str, Any]] = []
+
+    class FakeMixin:  # what maya.app.general.mayaMixin.MayaQWidgetDockableMixin.show does, in short
+        def __init__(self, parent: Any = None, *args: Any, **kwargs: Any) -> None:
+            super().__init__(parent, *args, **kwargs)
+
+        def show(self, dockable: bool = False, **kwargs: Any) -> None:
+            shown.append(dict(kwargs, dockable=dockable))
+            cmds.workspaceControl(self.objectName() + "WorkspaceControl", label=self.windowTitle(),
+                                  uiScript=kwargs["uiScript"], checksPlugins=kwargs["checksPlugins"],
+                                  retain=kwargs["retain"], floating=True)
+            QtWidgets.QWidget.show(self)
+
+    monkeypatch.setattr(panel_mod, "_INSTANCE", None)
+    monkeypatch.setattr(panel_mod.Img2MayaPanel, "autostart", False, raising=False)
+    monkeypatch.setattr(panel_mod, "_mixin", lambda: FakeMixin)
+    cmds.workspaceControl(panel_mod.WORKSPACE_CONTROL)  # left over from an earlier session
+    dock = panel_mod.show()
+    qtbot.addWidget(dock)
+    assert isinstance(dock, FakeMixin)
+    assert shown == [{"dockable": True, "uiScript": panel_mod.UI_SCRIPT, "checksPlugins": True, "retain": False}]
+    assert fake_maya.ui == {panel_mod.WORKSPACE_CONTROL: "workspaceControl"}  # the stale one was replaced
+    assert panel_mod.show() is dock and len(shown) == 1  # raised through the control, not recreated
+    restored = panel_mod.restore()  # Maya's uiScript after a restart
+    qtbot.addWidget(restored)
+    assert isinstance(restored, FakeMixin) and panel_mod.instance() is restored
+    panel_mod.close()
+    assert fake_maya.ui == {}
+
+
+def test_split_and_join_python() -> None:
+    assert panel_mod.split_python("  ") == []
+    assert panel_mod.split_python(sys.executable) == [sys.executable]
+    assert panel_mod.split_python("py -3") == ["py", "-3"]
+    assert panel_mod.split_python(panel_mod.join_python(["/a b/python", "-X", "utf8"])) == \
+        ["/a b/python", "-X", "utf8"]
+
+
+# ----------------------------------------------------------------------------- end to end
+
+
+@pytest.mark.shared
+@pytest.mark.slow
+def test_end_to_end_real_server_real_photo_fake_maya(qtbot, fake_maya, models_dir: Path, samples_dir: Path,
+                                                    tmp_path: Path, settings: Settings) -> None:
+    """photo -> panel -> real server (default networks) -> scene -> builder on the fake maya.cmds."""
+    pytest.importorskip("inference_server.pipeline")
+    from maya import cmds
+
+    photo = str(samples_dir / "person_motorbike_road.jpg")
+    env = dict(os.environ, IMG2MAYA_MODELS=str(models_dir), IMG2MAYA_CACHE=str(tmp_path / "cache"))
+    settings.python = sys.executable
+    p = panel_mod.Img2MayaPanel(settings=settings, env=env, engine_root=str(ROOT), autostart=True)
+    qtbot.addWidget(p)
+    built: list[str] = []
+    p.built.connect(built.append)
+    try:
+        p.show()
+        qtbot.waitUntil(lambda: p.seg_combo.isEnabled(), timeout=60000)  # hello filled the combos
+        assert p.seg_model() == "deeplabv3-mnv2-ade20k150" and p.depth_model() == "pydnet-mobile-v1"
+        assert p.set_photo(photo)
+        p.build_button.click()
+        qtbot.waitUntil(lambda: bool(built) or p.message_is_error, timeout=240000)
+        assert not p.message_is_error, p.message
+        root = built[0]
+        scene = p.last_result["scene"]
+        count = panel_mod._count_objects(scene["objects"])
+        assert root == "img2maya_person_motorbike_road" and cmds.objExists(root)
+        assert fake_maya.nodes[root].parent is None
+        cam = root + "_cam"
+        assert fake_maya.nodes[cam].parent.name == root
+        assert fake_maya.nodes[cam + "Shape"].attrs["focalLength"] == pytest.approx(
+            scene["camera"]["focal_length_mm"])
+        planes = [n for n in fake_maya.nodes.values() if n.type == "imagePlane"]
+        assert len(planes) == 1 and planes[0].attrs["imageName"] == photo
+        geos = [n for n in fake_maya.nodes if n.endswith("_geo")]
+        assert count > 0 and len(geos) >= count
+        assert sum(1 for n in geos if cmds.attributeQuery("img2maya_label", node=n, exists=True)) == count
+        assert not p.segment_thumb.pixmap().isNull() and not p.depth_thumb.pixmap().isNull()
+
+        p.recursion_slider.setValue(1)  # regenerate: cached networks, the build replaced
+        qtbot.waitUntil(lambda: len(built) == 2 or p.message_is_error, timeout=120000)
+        assert not p.message_is_error, p.message
+        assert p.last_result["cached"] is True and built[1] == root
+        assert [n for n in cmds.ls(assemblies=True) if n.startswith("img2maya_")] == [root]
+        assert len([n for n in fake_maya.nodes.values() if n.type == "imagePlane"]) == 1
+    finally:
+        p.shutdown_server()
