@@ -68,3 +68,70 @@ def test_units():
     assert units.mm_to_inches(36.0) == pytest.approx(1.417323, abs=1e-6)
     with pytest.raises(ValueError, match="unknown linear unit"):
         units.metres_to_unit_factor("parsec")
+
+
+def test_duplicate_upstream_nodes_copies_a_shading_network(fake_maya):
+    """duplicate -upstreamNodes on a shading group: a new group and a new Lambert, connected like the
+    originals, attribute values (dynamic ones included) copied, downstream connections not."""
+    from maya import cmds
+
+    mtl = cmds.shadingNode("lambert", asShader=True, name="net_mtl")
+    sg = cmds.sets(renderable=True, noSurfaceShader=True, empty=True, name="net_SG")
+    cmds.connectAttr(mtl + ".outColor", sg + ".surfaceShader")
+    cmds.setAttr(mtl + ".color", 0.1, 0.2, 0.3, type="double3")
+    cmds.addAttr(mtl, longName="tag", attributeType="long", defaultValue=7)
+    other = cmds.shadingNode("lambert", asShader=True, name="downstream")
+    cmds.connectAttr(mtl + ".outColorR", other + ".colorR")  # downstream of the Lambert: not copied
+    new = cmds.duplicate(sg, upstreamNodes=True)
+    assert new == ["net_SG1", "net_mtl1"]  # the given node first, then what fed it; renumbered names
+    assert ("net_mtl1.outColor", "net_SG1.surfaceShader") in fake_maya.connections
+    assert ("net_mtl.outColor", "net_SG.surfaceShader") in fake_maya.connections
+    assert not [c for c in fake_maya.connections if c[0].startswith("net_mtl1.outColorR")]
+    assert cmds.getAttr("net_mtl1.color") == [(0.1, 0.2, 0.3)] and cmds.getAttr("net_mtl1.tag") == 7
+    assert fake_maya.nodes["net_SG1"].type == "shadingEngine" and fake_maya.nodes["net_SG1"].set_flags["renderable"]
+    # several at once, roots only: each gets its own copy of its own Lambert
+    roots = cmds.duplicate("net_SG", "net_SG1", upstreamNodes=True, returnRootsOnly=True)
+    assert roots == ["net_SG2", "net_SG3"]
+    pairs = cmds.listConnections("net_SG2.surfaceShader", "net_SG3.surfaceShader", source=True,
+                                 destination=False, connections=True)
+    assert pairs == ["net_SG2.surfaceShader", "net_mtl2", "net_SG3.surfaceShader", "net_mtl3"]
+    assert cmds.ls("net_SG2", "net_mtl2", "net_mtl3", type="shadingEngine") == ["net_SG2"]
+    # without -upstreamNodes only the node itself, unconnected
+    assert cmds.duplicate(mtl) == ["net_mtl4"]
+    assert not cmds.listConnections("net_mtl4")
+    assert cmds.duplicate(mtl, name="named") == ["named"]
+
+
+def test_duplicate_refuses_what_it_does_not_model(fake_maya):
+    from maya import cmds
+
+    box = cmds.polyCube(name="box", constructionHistory=False)[0]
+    with pytest.raises(NotImplementedError, match="DAG"):
+        cmds.duplicate(box)
+    sg = cmds.sets(renderable=True, noSurfaceShader=True, empty=True, name="used_SG")
+    cmds.sets(box, forceElement=sg)
+    with pytest.raises(NotImplementedError, match="members"):
+        cmds.duplicate(sg, upstreamNodes=True)  # in Maya this would copy the box as well
+    with pytest.raises(NotImplementedError, match="name"):
+        cmds.duplicate("lambert1", sg, name="x")
+    with pytest.raises(TypeError, match="short flag"):
+        cmds.duplicate(sg, un=True)  # short flag
+
+
+def test_enum_attribute(fake_maya):
+    from maya import cmds
+
+    a = cmds.polyCube(name="a", constructionHistory=False)[0]
+    b = cmds.polyCube(name="b", constructionHistory=False)[0]
+    cmds.addAttr(a, b, longName="kind", attributeType="enum", enumName="car")
+    assert cmds.getAttr("a.kind") == 0 and cmds.getAttr("b.kind", asString=True) == "car"
+    cmds.addAttr(a, longName="mode", attributeType="enum", enumName="off:on=4:auto", defaultValue=5)
+    assert cmds.getAttr("a.mode") == 5 and cmds.getAttr("a.mode", asString=True) == "auto"
+    cmds.setAttr("a.mode", 4)
+    assert cmds.getAttr("a.mode", asString=True) == "on"
+    with pytest.raises(RuntimeError, match="not a field"):
+        cmds.setAttr("a.mode", 1)
+    with pytest.raises(RuntimeError, match="enumName"):
+        cmds.addAttr(b, longName="bad", attributeType="long", enumName="x")
+    with pytest.raises(RuntimeError, match="not a field"):
+        cmds.addAttr(b, longName="bad", attributeType="enum", enumName="x", defaultValue=3)

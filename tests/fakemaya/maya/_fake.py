@@ -7,7 +7,8 @@ keyword flag (short names included: the stubs list long names only) or extra pos
 raise TypeError. Scene behaviour is modelled only as far as img2maya relies on it, following Maya:
 unique names with Maya-style numbering, transforms with shapes, DAG parenting, static attributes per
 node type (setting an attribute the node type does not have fails), dynamic attributes, connections,
-sets with forceElement, undo chunks (balance checked by tests), current linear unit.
+sets with forceElement, duplicate -upstreamNodes of DG networks, enum attributes, undo chunks (balance
+checked by tests), current linear unit.
 """
 
 from __future__ import annotations
@@ -139,6 +140,7 @@ class Node:
         self.type = type_
         self.attrs: dict[str, Any] = dict(NODE_ATTRS.get(type_, {"message": None}))
         self.dynamic: dict[str, str] = {}  # long name -> attributeType / dataType
+        self.enums: dict[str, dict[int, str]] = {}  # enum attribute -> {value: field name}
         self.parent: Node | None = None
         self.children: list[Node] = []
         self.members: dict[str, None] = {}  # sets only (ordered)
@@ -172,6 +174,7 @@ class State:
         self.option_vars: dict[str, Any] = {}  # Maya preferences (optionVar)
         self.mel_history: list[str] = []
         self.fail_on: dict[str, Exception] = {}  # command name -> exception to raise (tests)
+        self.fail_after: dict[str, int] = {}  # command name -> calls that succeed before fail_on applies
         for cam in ("persp", "top", "front", "side"):
             t = self.create(cam, "transform")
             self.create(cam + "Shape", "camera", parent=t)
@@ -182,7 +185,7 @@ class State:
     # -- helpers
     def count(self, name: str) -> None:
         self.calls[name] += 1
-        if name in self.fail_on:
+        if name in self.fail_on and self.calls[name] > self.fail_after.get(name, 0):
             raise self.fail_on[name]
 
     def total_calls(self, exclude: tuple[str, ...] = ()) -> int:
@@ -275,13 +278,13 @@ class State:
 
     def assign(self, sg: Node, items: list[str]) -> None:
         """forceElement: the objects' shapes leave every other shading group and join `sg`."""
+        groups = [n for n in self.nodes.values() if n.type == "shadingEngine"]
         for item in items:
             node = self.node(item)
             targets = self.shapes(node) if node.type == "transform" else [node]
             for shape in targets:
-                for other in self.nodes.values():
-                    if other.type == "shadingEngine":
-                        other.members.pop(shape.name, None)
+                for other in groups:
+                    other.members.pop(shape.name, None)
                 sg.members[shape.name] = None
 
 

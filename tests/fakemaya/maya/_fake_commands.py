@@ -146,6 +146,61 @@ def shadingNode(st: State, type_: str, asShader: bool = False, name: str | None 
     return st.create(name or type_ + "#", type_).name
 
 
+def duplicate(st: State, *objs: str, upstreamNodes: bool = False, returnRootsOnly: bool = False,
+              name: str | None = None, **flags: Any) -> list[str]:
+    """Duplicate DG nodes, as Maya does: every attribute value (dynamic attributes included) is copied,
+    with upstreamNodes every node feeding the given ones is duplicated too and the connections among
+    the duplicated nodes are copied to the copies; connections to nodes outside (downstream ones) are
+    not. New names are the old ones renumbered (lambert2 -> lambert3). Returns the copies of the
+    given nodes first, then (unless returnRootsOnly) the copies of the upstream nodes.
+    DAG nodes (and sets with members, whose members are upstream DAG nodes in Maya) are not modelled."""
+    _only(flags, set(), "duplicate")
+    if not objs:
+        raise NotImplementedError("fake maya: duplicate of the selection is not modelled")
+    if name is not None and len(objs) > 1:
+        raise NotImplementedError("fake maya: duplicate -name with several objects is not modelled")
+    roots: list[Node] = []
+    for o in objs:
+        n = st.node(o)
+        if n not in roots:
+            roots.append(n)
+    todo = list(roots)
+    upstream: list[Node] = []
+    if upstreamNodes:
+        feeds: dict[str, list[str]] = {}  # destination node -> source nodes
+        for a, b in st.connections:
+            feeds.setdefault(b.split(".")[0], []).append(a.split(".")[0])
+        seen = {n.name for n in roots}
+        while todo:
+            node = todo.pop(0)
+            for src_name in feeds.get(node.name, []):
+                if src_name not in seen:
+                    seen.add(src_name)
+                    upstream.append(st.nodes[src_name])
+                    todo.append(st.nodes[src_name])
+    copies: dict[str, Node] = {}
+    for i, node in enumerate(roots + upstream):
+        if node.is_dag:
+            raise NotImplementedError(f"fake maya: duplicate of DAG node {node.name} is not modelled")
+        if node.members:
+            raise NotImplementedError(f"fake maya: duplicate of set {node.name} with members is not modelled "
+                                      "(in Maya -upstreamNodes would duplicate the member geometry)")
+        new = st.create(name if (i == 0 and name) else node.name, node.type)
+        new.attrs = dict(node.attrs)
+        new.dynamic = dict(node.dynamic)
+        new.enums = {k: dict(v) for k, v in node.enums.items()}
+        new.set_flags = dict(node.set_flags)
+        new.data = dict(node.data)
+        copies[node.name] = new
+    for a, b in list(st.connections) if upstreamNodes else []:  # without it (or -inputConnections): none
+        na, pa = a.split(".", 1)
+        nb, pb = b.split(".", 1)
+        if na in copies and nb in copies:
+            st.connections.append((copies[na].name + "." + pa, copies[nb].name + "." + pb))
+    wanted = roots if returnRootsOnly else roots + upstream
+    return [copies[n.name].name for n in wanted]
+
+
 def sets(st: State, *items: str, name: str | None = None, renderable: bool = False,
          noSurfaceShader: bool = False, empty: bool = False, forceElement: str | None = None,
          query: bool = False, edit: bool = False, **flags: Any) -> Any:
@@ -188,7 +243,9 @@ def setAttr(st: State, plug: str, *values: Any, type: str | None = None, **flags
             return
         if type is not None or len(values) != 1:
             raise RuntimeError(f"fake maya: setAttr {plug}: one number expected")
-        node.attrs[base] = int(values[0]) if kind in ("long", "short", "byte") else float(values[0])
+        if kind == "enum" and int(values[0]) not in node.enums[base]:
+            raise RuntimeError(f"fake maya: setAttr {plug}: {values[0]} is not a field of the enum")
+        node.attrs[base] = int(values[0]) if kind in ("long", "short", "byte", "enum") else float(values[0])
         return
     if base in COMPOUNDS:
         if type not in (None, "double3", "float3", "double2", "float2"):
@@ -206,31 +263,63 @@ def setAttr(st: State, plug: str, *values: Any, type: str | None = None, **flags
     node.attrs[base] = values[0]
 
 
-def getAttr(st: State, plug: str, **flags: Any) -> Any:
-    _only(flags, {"asString"}, "getAttr")
+def getAttr(st: State, plug: str, asString: bool = False, **flags: Any) -> Any:
+    _only(flags, set(), "getAttr")
     node, base = st.split_plug(plug)
     if base in COMPOUNDS:
         return [tuple(node.attrs[c] for c in COMPOUNDS[base])]
+    if asString:
+        if base not in node.enums:
+            raise NotImplementedError("fake maya: getAttr -asString is modelled for enum attributes only")
+        return node.enums[base][node.attrs[base]]
     return node.attrs.get(base)
 
 
+def _enum_fields(spec: str) -> dict[int, str]:
+    """Maya's -enumName: "a:b:c" numbers fields 0, 1, 2; "a=4:b" gives a=4, b=5 (the count goes on)."""
+    fields: dict[int, str] = {}
+    value = 0
+    for item in spec.split(":"):
+        name, sep, number = item.partition("=")
+        if sep:
+            value = int(number)
+        if not name:
+            raise RuntimeError(f"fake maya: addAttr: empty enum field name in {spec!r}")
+        fields[value] = name
+        value += 1
+    return fields
+
+
 def addAttr(st: State, *nodes: str, longName: str | None = None, attributeType: str | None = None,
-            dataType: str | None = None, defaultValue: float | None = None, **flags: Any) -> None:
+            dataType: str | None = None, defaultValue: float | None = None, enumName: str | None = None,
+            **flags: Any) -> None:
     _only(flags, {"keyable", "hidden", "niceName", "usedAsFilename"}, "addAttr")
     if not longName or (attributeType is None) == (dataType is None):
         raise RuntimeError("fake maya: addAttr needs longName and exactly one of attributeType/dataType")
     kind = dataType or attributeType
     assert kind is not None
-    if kind not in ("string", "long", "short", "double", "float", "bool", "message", "byte"):
+    if kind not in ("string", "long", "short", "double", "float", "bool", "message", "byte", "enum"):
         raise RuntimeError(f"fake maya: addAttr: unmodelled type {kind!r}")
     if dataType is not None and defaultValue is not None:
         raise RuntimeError("fake maya: addAttr: defaultValue is for numeric attributes only")
+    if (kind == "enum") != (enumName is not None):
+        raise RuntimeError("fake maya: addAttr: enumName goes with attributeType='enum' (and only there)")
+    fields = _enum_fields(enumName) if enumName is not None else {}
+    if fields and int(defaultValue or 0) not in fields:
+        raise RuntimeError(f"fake maya: addAttr: default {defaultValue} is not a field of {enumName!r}")
     for name in nodes:
         node = st.node(name)
         if longName in node.attrs or longName in node.dynamic:
             raise RuntimeError(f"fake maya: addAttr: {name} already has an attribute {longName!r}")
         node.dynamic[longName] = kind
-        node.attrs[longName] = "" if kind == "string" else (defaultValue if defaultValue is not None else 0)
+        if kind == "string":
+            node.attrs[longName] = ""
+        elif kind in ("long", "short", "byte", "enum"):
+            node.attrs[longName] = int(defaultValue or 0)  # a new attribute holds its default value
+        else:
+            node.attrs[longName] = defaultValue if defaultValue is not None else 0
+        if fields:
+            node.enums[longName] = dict(fields)
 
 
 def attributeQuery(st: State, attr: str, node: str | None = None, exists: bool = False, **flags: Any) -> bool:
@@ -251,16 +340,31 @@ def connectAttr(st: State, src: str, dst: str, force: bool = False, **flags: Any
     st.connections = [c for c in st.connections if c[1] != dst] + [(src, dst)]
 
 
-def listConnections(st: State, item: str, source: bool = True, destination: bool = True, plugs: bool = False,
-                    **flags: Any) -> list[str]:
+def listConnections(st: State, *items: str, source: bool = True, destination: bool = True, plugs: bool = False,
+                    connections: bool = False, **flags: Any) -> list[str]:
+    """Like Maya: for each item (a node or a plug) in turn, its connections; with `connections` each
+    is a pair [plug on the item, other node (or plug with `plugs`)]."""
     _only(flags, set(), "listConnections")
-    node_name = item.split(".")[0]
-    st.node(node_name)
-    out = []
+    if not items:
+        raise NotImplementedError("fake maya: listConnections of the selection is not modelled")
+    by_node: dict[str, list[tuple[str, str]]] = {}  # node -> its connections, in connection order
     for a, b in st.connections:
-        for mine, other, wanted in ((b, a, source), (a, b, destination)):
-            if wanted and (mine == item or ("." not in item and mine.split(".")[0] == node_name)):
-                out.append(other if plugs else other.split(".")[0])
+        by_node.setdefault(a.split(".")[0], []).append((a, b))
+        if b.split(".")[0] != a.split(".")[0]:
+            by_node.setdefault(b.split(".")[0], []).append((a, b))
+    out = []
+    for item in items:
+        node_name = item.split(".")[0]
+        if "." in item:
+            st.split_plug(item)
+        else:
+            st.node(node_name)
+        for a, b in by_node.get(node_name, []):
+            for mine, other, wanted in ((b, a, source), (a, b, destination)):
+                if wanted and (mine == item or ("." not in item and mine.split(".")[0] == node_name)):
+                    if connections:
+                        out.append(mine)
+                    out.append(other if plugs else other.split(".")[0])
     return out
 
 
@@ -310,6 +414,11 @@ def ls(st: State, *patterns: str, type: Any = None, assemblies: bool = False, lo
     _only(flags, set(), "ls")
     types = None if type is None else ({type} if isinstance(type, str) else set(type))
     out = []
+    if patterns and not any(c in p for p in patterns for c in "*?[|"):  # plain names: in the given order
+        found = [st.nodes[p] for p in dict.fromkeys(patterns) if p in st.nodes]
+        return [st.path(n) if long and n.is_dag else n.name for n in found
+                if (types is None or n.type in types)
+                and not (assemblies and (n.parent is not None or n.type != "transform"))]
     for node in st.nodes.values():
         if assemblies and (node.parent is not None or node.type != "transform"):
             continue
@@ -534,7 +643,7 @@ def warning(st: State, *msg: str, **flags: Any) -> None:
 
 COMMANDS: dict[str, Any] = {name: _primitive(name) for name in _PRIMS}
 COMMANDS.update({f.__name__: f for f in (
-    camera, imagePlane, group, parent, createNode, shadingNode, sets, setAttr, getAttr, addAttr,
+    camera, imagePlane, group, parent, createNode, shadingNode, duplicate, sets, setAttr, getAttr, addAttr,
     attributeQuery, connectAttr, listConnections, xform, objExists, nodeType, ls, listRelatives, delete,
     undoInfo, currentUnit, about, internalVar, loadModule, moduleInfo, loadPlugin, unloadPlugin,
     pluginInfo, deleteUI, optionVar, warning)})
