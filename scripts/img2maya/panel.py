@@ -261,7 +261,7 @@ class Img2MayaPanel(QtWidgets.QWidget):
         self._regen_timer = QtCore.QTimer(self)
         self._regen_timer.setSingleShot(True)
         self._regen_timer.setInterval(REGENERATE_DELAY_MS)
-        self._regen_timer.timeout.connect(lambda: self.regenerate(supersede=True))
+        self._regen_timer.timeout.connect(self._slider_regenerate)
         self._cancel_timer = QtCore.QTimer(self)
         self._cancel_timer.setSingleShot(True)
         self._cancel_timer.timeout.connect(self._cancel_timed_out)
@@ -281,7 +281,7 @@ class Img2MayaPanel(QtWidgets.QWidget):
         row = W.QHBoxLayout()
         self.photo_edit = W.QLineEdit()
         self.photo_edit.setPlaceholderText("Photo: browse, pick a recent one, or drop an image here")
-        self.photo_edit.editingFinished.connect(lambda: self.set_photo(self.photo_edit.text(), quiet=True))
+        self.photo_edit.editingFinished.connect(self._photo_edited)
         self.browse_button = W.QPushButton("Browse...")
         self.browse_button.clicked.connect(self.browse_photo)
         row.addWidget(self.photo_edit, 1)
@@ -343,7 +343,7 @@ class Img2MayaPanel(QtWidgets.QWidget):
         self.regenerate_button = W.QPushButton("Regenerate scene")
         self.regenerate_button.setToolTip("Re-run only the analysis with the new settings (cached network "
                                           "output) and replace the previous build")
-        self.regenerate_button.clicked.connect(lambda: self.regenerate(supersede=False))
+        self.regenerate_button.clicked.connect(self._regenerate_clicked)
         self.cancel_button = W.QPushButton("Cancel")
         self.cancel_button.clicked.connect(self.cancel)
         row.addWidget(self.build_button)
@@ -443,6 +443,9 @@ class Img2MayaPanel(QtWidgets.QWidget):
         self._fill_recent()
         self.show_message(f"photo: {os.path.basename(path)}")
         return True
+
+    def _photo_edited(self) -> None:
+        self.set_photo(str(self.photo_edit.text()), quiet=True)
 
     def browse_photo(self) -> None:
         start = os.path.dirname(self.photo) if self.photo else ""
@@ -619,6 +622,12 @@ class Img2MayaPanel(QtWidgets.QWidget):
         self.show_message(f"regenerating (recursion {self.recursion_slider.value()})...")
         self._send_job(msg, "regenerate")
         return True
+
+    def _regenerate_clicked(self, *_: Any) -> None:
+        self.regenerate(supersede=False)
+
+    def _slider_regenerate(self) -> None:
+        self.regenerate(supersede=True)
 
     def cancel(self) -> None:
         """Cancel the job in flight; a server that does not answer within ~2 s is killed."""
