@@ -33,6 +33,19 @@ def _get(plug):
     return cmds.getAttr(plug)
 
 
+def _sg_of(state, shape):
+    """The shading group whose members hold `shape` (exactly one)."""
+    (sg,) = [n.name for n in state.nodes.values() if n.type == "shadingEngine" and shape in n.members]
+    return sg
+
+
+def _shader_of(sg):
+    from maya import cmds
+
+    (shader,) = cmds.listConnections(sg + ".surfaceShader", source=True, destination=False)
+    return shader
+
+
 def test_example_scene_nodes_and_hierarchy(fake_maya, scene):
     from img2maya import builder
 
@@ -126,20 +139,29 @@ def test_shaders_colours_and_sharing(fake_maya, scene):
     scene["objects"][4]["color_linear"] = list(scene["objects"][3]["color_linear"])  # person = car colour
     builder.build(scene)
     sgs = {n.name: n for n in fake_maya.nodes.values() if n.type == "shadingEngine"}
-    assert sgs["car_1_SG"].members.keys() == {"car_1_geoShape", "person_1_geoShape"}
-    assert "person_1_SG" not in sgs
+    car_sg = _sg_of(fake_maya, "car_1_geoShape")
+    assert sgs[car_sg].members.keys() == {"car_1_geoShape", "person_1_geoShape"}
     assert not fake_maya.nodes["initialShadingGroup"].members  # every primitive was reassigned
+    colours = {tuple(o["color_linear"]) for o in _walk(scene["objects"])}
+    colours |= {tuple(p["color_linear"]) for o in _walk(scene["objects"]) for p in o.get("parts", [])}
+    lamberts = sorted(n.name for n in fake_maya.nodes.values() if n.type == "lambert" and n.name != "lambert1")
+    assert len(lamberts) == len(sgs) - 1 == len(colours) == 7  # one network per distinct colour
+    assert lamberts == sorted(["img2maya_example_mtl"] + [f"img2maya_example_mtl{i}" for i in range(1, 7)])
+    assert sorted(sgs) == sorted(["initialShadingGroup", "img2maya_example_SG"]
+                                 + [f"img2maya_example_SG{i}" for i in range(1, 7)])
+    assert all(sg.set_flags.get("renderable") for sg in sgs.values())
     for o in _walk(scene["objects"]):
-        geo_shape = o["name"] + "_geoShape"
-        (sg,) = [s for s in sgs.values() if geo_shape in s.members]
-        (shader,) = cmds.listConnections(sg.name + ".surfaceShader", source=True, destination=False)
+        shader = _shader_of(_sg_of(fake_maya, o["name"] + "_geoShape"))
         assert cmds.nodeType(shader) == "lambert"
         assert _get(shader + ".color") == [pytest.approx(tuple(o["color_linear"]))]
+        assert (shader + ".outColor", _sg_of(fake_maya, o["name"] + "_geoShape") + ".surfaceShader") \
+            in fake_maya.connections
     owner = builder.owner_attr("image:example.jpg")
-    assert all(cmds.getAttr(n.name + "." + owner) for n in fake_maya.nodes.values()
-               if n.type == "lambert" and n.name != "lambert1")
+    assert all(cmds.getAttr(name + "." + owner) for name in lamberts)
     trunk = scene["objects"][5]["parts"][0]
-    assert _get("tree_1_trunk_mtl.color") == [pytest.approx(tuple(trunk["color_linear"]))]
+    trunk_shader = _shader_of(_sg_of(fake_maya, "tree_1_trunk_geoShape"))
+    assert _get(trunk_shader + ".color") == [pytest.approx(tuple(trunk["color_linear"]))]
+    assert sorted(json.loads(_get("img2maya_example.img2maya_shaders"))) == lamberts
 
 
 def test_extra_attributes(fake_maya, scene):
@@ -147,13 +169,19 @@ def test_extra_attributes(fake_maya, scene):
     from maya import cmds
 
     builder.build(scene)
-    assert _get("car_1_geo.img2maya_label") == "car"
-    assert _get("car_1_geo.img2maya_pixels") == scene["objects"][3]["pixels"]
+    assert cmds.getAttr("car_1_geo.img2maya_label", asString=True) == builder.get_label("car_1_geo") == "car"
+    assert _get("car_1_geo.img2maya_label") == 0  # an enum whose one field is the label
     info = json.loads(_get("car_1_geo.img2maya_info"))
-    assert info["role"] == "vehicle" and info["confidence"] == scene["objects"][3]["confidence"]
-    assert info["depth_m"] == scene["objects"][3]["depth_m"] and info["name"] == "car_1"
-    assert _get("building_1_1_geo.img2maya_label") == scene["objects"][2]["children"][0]["label"]
+    car = scene["objects"][3]
+    assert info["label"] == "car" and info["pixels"] == car["pixels"] == 30000
+    assert info["role"] == "vehicle" and info["confidence"] == car["confidence"]
+    assert info["depth_m"] == car["depth_m"] and info["depth_m"]["median"] == 6.0 and info["name"] == "car_1"
+    assert info["bbox_px"] == car["bbox_px"] and info["label_id"] == car["label_id"]
+    assert builder.get_label("building_1_1_geo") == scene["objects"][2]["children"][0]["label"]
+    labels = {o["name"]: o["label"] for o in _walk(scene["objects"])}
+    assert {name: builder.get_label(name + "_geo") for name in labels} == labels
     assert not cmds.attributeQuery("img2maya_label", node="tree_1_trunk_geo", exists=True)  # a part
+    assert not cmds.attributeQuery("img2maya_info", node="tree_1_trunk_geo", exists=True)
     assert _get("img2maya_example.img2maya_build") == "image:example.jpg"
 
 
@@ -196,7 +224,9 @@ def test_regenerate_replaces_only_its_own_build(fake_maya, scene):
     user_mtl = cmds.shadingNode("lambert", asShader=True, name="my_mtl")
     first = builder.build(scene)
     # the user borrows one of the first build's shaders: it must survive the regenerate
-    cmds.sets(user, forceElement="car_1_SG")
+    car_sg = _sg_of(fake_maya, "car_1_geoShape")
+    car_mtl = _shader_of(car_sg)
+    cmds.sets(user, forceElement=car_sg)
     other = copy.deepcopy(scene)
     other["source"]["image"] = "street.png"
     other_root = builder.build(other)
@@ -206,14 +236,17 @@ def test_regenerate_replaces_only_its_own_build(fake_maya, scene):
     assert other_root == "img2maya_street"
     roots = sorted(cmds.ls(assemblies=True))
     assert roots == sorted(["persp", "top", "front", "side", "my_box", "img2maya_street", "img2maya_example"])
-    assert cmds.objExists(user_mtl) and cmds.objExists("car_1_SG") and cmds.objExists("car_1_mtl")
-    assert cmds.sets("car_1_SG", query=True) == ["my_boxShape"]
+    assert cmds.objExists(user_mtl) and cmds.objExists(car_sg) and cmds.objExists(car_mtl)
+    assert cmds.sets(car_sg, query=True) == ["my_boxShape"]
+    assert _shader_of(car_sg) == car_mtl
     lamberts = [n for n in fake_maya.nodes.values() if n.type == "lambert"]
-    assert len(lamberts) == 1 + 1 + 8 + 1 + 8  # lambert1, my_mtl, street, kept car_1_mtl, new build
+    assert len(lamberts) == 1 + 1 + 8 + 1 + 8  # lambert1, my_mtl, street, kept car_1 shader, new build
+    assert len([n for n in fake_maya.nodes.values() if n.type == "shadingEngine"]) == 1 + 8 + 1 + 8
     # the street build is untouched, the new build has fresh nodes
     assert {d.name for d in fake_maya.descendants(fake_maya.nodes[other_root])} == street_nodes
-    assert _get("car_1_geo.img2maya_label") == "car"
+    assert builder.get_label("car_1_geo") == "car"
     assert fake_maya.nodes["car_1_geo"].parent.name == "img2maya_example"
+    assert _sg_of(fake_maya, "car_1_geoShape") != car_sg  # the new build has its own shaders
 
 
 def test_replace_false_keeps_both(fake_maya, scene):
@@ -224,24 +257,74 @@ def test_replace_false_keeps_both(fake_maya, scene):
     assert (a, b) == ("img2maya_example", "img2maya_example1")
 
 
-def test_calls_per_object(fake_maya, scene):
-    """<= 6 maya.cmds calls per primitive when colours are shared; all calls counted by the fake."""
+@pytest.mark.parametrize("colours", [4, 200])
+def test_calls_per_object(fake_maya, scene, colours):
+    """<= 6 maya.cmds calls per object whether colours are shared or all distinct (all calls counted)."""
     from img2maya import builder
+    from maya import cmds
 
     n = 200
     objs = []
     for i in range(n):
         o = copy.deepcopy(scene["objects"][3])
         o["name"] = f"car_{i}"
-        o["color_linear"] = [0.1 * (i % 4), 0.2, 0.3]  # four distinct colours
+        o["label"] = ("car", "truck", "bus")[i % 3]
+        o["pixels"] = 1000 + i
+        o["color_linear"] = [0.001 * (i % colours), 0.2, 0.3]
         objs.append(o)
     big = dict(scene, objects=objs)
     builder.build(big)
     total = fake_maya.total_calls()
-    per_object = total / n
-    assert per_object <= 6.0, dict(fake_maya.calls)
-    assert fake_maya.calls["polyCube"] == n and fake_maya.calls["xform"] == n + 1
-    assert fake_maya.calls["shadingNode"] == 4 and fake_maya.calls["group"] == 1
+    assert total / n <= 6.0, dict(fake_maya.calls)
+    calls = fake_maya.calls
+    assert calls["polyCube"] == n and calls["xform"] == n + 1  # + the camera
+    assert calls["setAttr"] == n + colours + 3  # one JSON per object, one colour per shader, 3 on the root
+    assert calls["sets"] == 1 + colours  # the first shading group, then one forceElement per colour
+    assert calls["shadingNode"] == calls["connectAttr"] == 1  # every other network is a copy
+    assert calls["duplicate"] == math.ceil(math.log2(colours))  # doubling
+    assert calls["addAttr"] == 3 + 1 + 1 + 3  # 3 labels, info, ownership, root
+    assert calls["group"] == 1 and calls["listConnections"] == 1
+    # and the result is right: every object in the shading group of its own colour, its stats attached
+    lamberts = [x.name for x in fake_maya.nodes.values() if x.type == "lambert" and x.name != "lambert1"]
+    assert len(lamberts) == colours
+    for i in (0, 1, n // 2, n - 1):
+        shader = _shader_of(_sg_of(fake_maya, f"car_{i}_geoShape"))
+        assert _get(shader + ".color") == [pytest.approx((0.001 * (i % colours), 0.2, 0.3))]
+        assert builder.get_label(f"car_{i}_geo") == ("car", "truck", "bus")[i % 3]
+        assert json.loads(_get(f"car_{i}_geo.img2maya_info"))["pixels"] == 1000 + i
+    assert len(cmds.sets(_sg_of(fake_maya, "car_0_geoShape"), query=True)) == n // colours
+
+
+def test_error_while_copying_shaders_cleans_up_everything(fake_maya, scene):
+    from img2maya import builder
+
+    before = set(fake_maya.nodes)
+    connections = list(fake_maya.connections)
+    # (command, calls that succeed first), 8 colours, 7 labels: the first copy, the last copy, the ls
+    # after the last copy, the pairing query, the second assignment, the ownership tag (after 7 label
+    # enums and the info attribute, when every network exists)
+    cases = [("duplicate", 0), ("duplicate", 2), ("ls", 2), ("listConnections", 0), ("sets", 2), ("addAttr", 8)]
+    for command, after in cases:
+        fake_maya.calls.clear()
+        fake_maya.fail_on = {command: RuntimeError("boom " + command)}
+        fake_maya.fail_after = {command: after}
+        with pytest.raises(RuntimeError, match="boom " + command):
+            builder.build(scene, replace=False)
+        assert fake_maya.calls[command] == after + 1, command  # it did fail there
+        assert set(fake_maya.nodes) == before, command
+        assert fake_maya.connections == connections, command
+    assert (fake_maya.undo_opened, fake_maya.undo_closed, fake_maya.undo_depth) == (len(cases), len(cases), 0)
+
+
+def test_label_with_enum_separators(fake_maya, scene):
+    from img2maya import builder
+
+    scene["objects"][3]["label"] = "car:red=1"
+    scene["objects"][4]["label"] = ""
+    builder.build(scene)
+    assert builder.get_label("car_1_geo") == "car_red_1"
+    assert builder.get_label("person_1_geo") == "unlabelled"
+    assert json.loads(_get("car_1_geo.img2maya_info"))["label"] == "car:red=1"  # the JSON keeps it as is
 
 
 def test_build_scene_api_from_file(fake_maya, scene, tmp_path):

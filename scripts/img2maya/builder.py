@@ -14,7 +14,17 @@ Design choices, and why:
 - Primitives are built one metre big (in the current unit) so `scale` equals the size in metres,
   whatever the scene unit: readable for an artist.
 - Maya commands are slow one by one; calls are batched where Maya accepts several objects
-  (addAttr, group, sets -forceElement), so a primitive costs 5 calls plus its share of its shader.
+  (addAttr, group, sets -forceElement, duplicate), so an object costs 3 calls (create, xform, one
+  setAttr of its stats) plus its share of its shader, at most 2 (colour, assignment): <= 5 + a few
+  per build, whatever the colours.
+- Shading networks (lambert -> shading group) are not made one by one (shadingNode, sets,
+  connectAttr: 3 calls each) but by doubling: one network, then `duplicate -upstreamNodes` of all the
+  shading groups made so far (each copy comes with its own copy of its lambert, connected), so N
+  networks take about log2(N) calls. Their names are therefore Maya's renumbered copies of
+  `<root>_mtl` / `<root>_SG`, not the objects' names.
+- Label and stats: the label is an enum attribute whose one field is the label (added with one
+  batched addAttr per distinct label: a new attribute holds its default, field 0), the rest one
+  compact JSON string per object (one setAttr).
 - Regenerate must never touch the user's nodes: only roots whose img2maya_build tag equals this
   photo's key are deleted, and only the shaders that root created and nothing else uses any more.
 - The whole build is one undo chunk, closed even on error; on error the partial build is removed.
@@ -37,13 +47,12 @@ from .mayautil import first, has_attr, linear_unit, names, set_string, set_value
 BUILD_ATTR = "img2maya_build"  # root: the photo key of the build that made it
 SOURCE_ATTR = "img2maya_source"  # root: photo path
 SHADERS_ATTR = "img2maya_shaders"  # root: JSON list of the shaders it created
-LABEL_ATTR = "img2maya_label"  # object: class label
-PIXELS_ATTR = "img2maya_pixels"  # object: pixel count
-INFO_ATTR = "img2maya_info"  # object: JSON of name, role, shape, depth_m, confidence, bbox_px...
+LABEL_ATTR = "img2maya_label"  # object: class label (enum, its one field is the label)
+INFO_ATTR = "img2maya_info"  # object: JSON of label, pixels, depth_m, name, role, shape, confidence...
 
 SCHEMA = "img2maya/scene@1"
-_INFO_KEYS = ("name", "label_id", "role", "shape", "depth_m", "confidence", "bbox_px", "thickness_source",
-              "color_srgb")
+_INFO_KEYS = ("name", "label", "label_id", "pixels", "role", "shape", "depth_m", "confidence", "bbox_px",
+              "thickness_source", "color_srgb")
 _MIN_SIZE_M = 0.001  # a zero extent would make a singular transform
 
 
@@ -84,6 +93,16 @@ def owner_attr(key: str) -> str:
     return "img2maya_owner_" + hashlib.sha1(key.encode("utf-8")).hexdigest()[:12]
 
 
+def enum_field(label: str) -> str:
+    """The label as an enum field name (':' and '=' are addAttr -enumName's separators)."""
+    return re.sub(r"[:=]", "_", label).strip() or "unlabelled"
+
+
+def get_label(node: str) -> str:
+    """The class label of a built object (`img2maya_label` is an enum: its field name)."""
+    return str(cmds.getAttr(node + "." + LABEL_ATTR, asString=True))
+
+
 def find_builds(key: str) -> list[str]:
     """Root groups in the scene whose build tag is `key` (top-level transforms only: cheap)."""
     out = []
@@ -120,7 +139,7 @@ class _Build:
         self.key = key
         self.created: list[str] = []
         self.objects: list[tuple[str, Mapping[str, Any]]] = []  # (transform, scene object)
-        self.shaders: dict[tuple[float, ...], tuple[str, list[str]]] = {}  # colour -> (first name, members)
+        self.shaders: dict[tuple[float, ...], list[str]] = {}  # colour -> members
 
     # -- primitives
     def primitive(self, shape: str, name: str, translate: Sequence[float], rotate: Sequence[float],
@@ -153,11 +172,9 @@ class _Build:
         cmds.xform(node, translation=vec3(translate, f), rotation=vec3(rotate), scale=vec3(scale))
         return node
 
-    def shade(self, node: str, color: Sequence[float], owner: str) -> None:
+    def shade(self, node: str, color: Sequence[float]) -> None:
         key = tuple(round(float(c), 6) for c in color)
-        if key not in self.shaders:
-            self.shaders[key] = (owner, [])
-        self.shaders[key][1].append(node)
+        self.shaders.setdefault(key, []).append(node)
 
     def obj(self, o: Mapping[str, Any], inherited_color: Sequence[float] | None = None) -> str:
         """Create one scene object (with its parts and children); returns the top node to parent."""
@@ -167,7 +184,7 @@ class _Build:
             geo = self.primitive(str(o["shape"]), name + "_geo", o["translate"], o["rotate"], o["size"])
         except (KeyError, TypeError) as exc:
             raise BuildError(f"object {o.get('name', '?')!r} is not a scene@1 object: {exc}") from None
-        self.shade(geo, color, name)
+        self.shade(geo, color)
         if "label" in o:
             self.objects.append((geo, o))
         members = [geo]
@@ -178,7 +195,7 @@ class _Build:
                                       part["size"])
             except (KeyError, TypeError) as exc:
                 raise BuildError(f"part {pname!r} of {name} is not a scene@1 part: {exc}") from None
-            self.shade(pgeo, part.get("color_linear") or color, pname)
+            self.shade(pgeo, part.get("color_linear") or color)
             members.append(pgeo)
         for child in o.get("children") or []:
             members.append(self.obj(child, color))
@@ -217,31 +234,51 @@ class _Build:
 
     # -- batched attributes and shaders
     def tag_objects(self) -> None:
+        """Label (enum, one addAttr per distinct label) and one JSON string of stats per object."""
         if not self.objects:
             return
-        nodes = [n for n, _ in self.objects]
-        cmds.addAttr(*nodes, longName=LABEL_ATTR, dataType="string")
-        cmds.addAttr(*nodes, longName=PIXELS_ATTR, attributeType="long")
-        cmds.addAttr(*nodes, longName=INFO_ATTR, dataType="string")
+        by_label: dict[str, list[str]] = {}
         for node, o in self.objects:
-            set_string(node + "." + LABEL_ATTR, str(o.get("label", "")))
-            set_values(node + "." + PIXELS_ATTR, int(o.get("pixels") or 0))
+            by_label.setdefault(enum_field(str(o.get("label", ""))), []).append(node)
+        for label, nodes in by_label.items():
+            cmds.addAttr(*nodes, longName=LABEL_ATTR, attributeType="enum", enumName=label)
+        cmds.addAttr(*[n for n, _ in self.objects], longName=INFO_ATTR, dataType="string")
+        for node, o in self.objects:
             set_string(node + "." + INFO_ATTR, json.dumps({k: o[k] for k in _INFO_KEYS if k in o},
                                                           sort_keys=True, separators=(",", ":")))
 
-    def make_shaders(self) -> list[str]:
+    def make_shaders(self, base: str) -> list[str]:
+        """A Lambert + shading group per distinct colour, its members assigned; returns the Lamberts.
+
+        One network is made by hand; the others are copies of the shading groups made so far
+        (`duplicate -upstreamNodes` copies each one's Lambert with it, connected), doubling the count
+        each call, while they are still empty (members would be upstream nodes and be duplicated)."""
+        colours = list(self.shaders)
+        if not colours:
+            return []
+        shader = cmds.shadingNode("lambert", asShader=True, name=base + "_mtl")
+        self.created.append(shader)
+        sg = first(cmds.sets(renderable=True, noSurfaceShader=True, empty=True, name=base + "_SG"))
+        self.created.append(sg)
+        cmds.connectAttr(shader + ".outColor", sg + ".surfaceShader")
+        groups = [sg]
+        while len(groups) < len(colours):
+            new = [str(n) for n in cmds.duplicate(*groups[:len(colours) - len(groups)], upstreamNodes=True)]
+            self.created.extend(new)  # shading groups and their Lamberts, for discard()
+            copies = [str(n) for n in cmds.ls(*new, type="shadingEngine")]
+            if not copies:
+                raise RuntimeError(f"img2maya: duplicating {groups[0]} made no shading group")
+            groups.extend(copies)
+        pairs = cmds.listConnections(*[g + ".surfaceShader" for g in groups], source=True, destination=False,
+                                     connections=True)
+        shader_of = {str(pairs[i]).split(".")[0]: str(pairs[i + 1]) for i in range(0, len(pairs), 2)}
         made = []
-        for color, (owner, members) in self.shaders.items():
-            shader = cmds.shadingNode("lambert", asShader=True, name=owner + "_mtl")
-            self.created.append(shader)
-            sg = first(cmds.sets(renderable=True, noSurfaceShader=True, empty=True, name=owner + "_SG"))
-            self.created.append(sg)
-            cmds.connectAttr(shader + ".outColor", sg + ".surfaceShader")
-            set_values(shader + ".color", color[0], color[1], color[2], type="double3")
-            cmds.sets(*members, forceElement=sg)
-            made.append(shader)
-        if made:
-            cmds.addAttr(*made, longName=owner_attr(self.key), attributeType="bool", defaultValue=1)
+        for i, color in enumerate(colours):
+            lambert = shader_of[groups[i]]
+            set_values(lambert + ".color", color[0], color[1], color[2], type="double3")
+            cmds.sets(*self.shaders[color], forceElement=groups[i])
+            made.append(lambert)
+        cmds.addAttr(*made, longName=owner_attr(self.key), attributeType="bool", defaultValue=1)
         return made
 
     def discard(self) -> None:
@@ -279,7 +316,7 @@ def build(scene: Mapping[str, Any], root_name: str | None = None, replace: bool 
             items = [b.camera(scene["camera"], root, image_path)]
             items += [b.obj(o) for o in objects]
             b.tag_objects()
-            shaders = b.make_shaders()
+            shaders = b.make_shaders(root)
             root = cmds.group(*items, name=root)
             b.created.append(root)
             cmds.addAttr(root, longName=BUILD_ATTR, dataType="string")
