@@ -353,6 +353,7 @@ def test_show_is_one_tool_window_without_maya(qtbot, monkeypatch: pytest.MonkeyP
     assert img2maya.show() is dock and panel_mod.instance() is dock  # one instance only
     assert isinstance(dock.panel, panel_mod.Img2MayaPanel) and dock.isVisible()
     assert dock.objectName() == panel_mod.OBJECT_NAME
+    assert dock.panel.server is panel_mod.shared_server()  # kept warm across close/reopen of the panel
     panel_mod.close()
     assert panel_mod.instance() is None
 

@@ -231,7 +231,8 @@ class Img2MayaPanel(QtWidgets.QWidget):
     def __init__(self, parent: Any = None, settings: Settings | None = None,
                  build_function: Callable[[Mapping[str, Any], str | None], str] | None = None,
                  server_args: Sequence[str] = (), env: Mapping[str, str] | None = None,
-                 engine_root: str | None = None, autostart: bool | None = None) -> None:
+                 engine_root: str | None = None, autostart: bool | None = None,
+                 server: ServerProcess | None = None) -> None:
         super().__init__(parent)
         self.setObjectName(OBJECT_NAME + "Body")
         self.setWindowTitle(TITLE)
@@ -244,7 +245,8 @@ class Img2MayaPanel(QtWidgets.QWidget):
         if autostart is not None:
             self.autostart = autostart
         self.cancel_timeout_ms = CANCEL_TIMEOUT_MS
-        self.server = ServerProcess(self)
+        # the session's shared server (show()) outlives a closed panel; a test's own dies with it
+        self.server = server if server is not None else ServerProcess(self)
         self.server.message.connect(self._on_message)
         self.server.died.connect(self._on_died)
 
@@ -732,6 +734,19 @@ def _count_objects(objects: Sequence[Any]) -> int:
 # ============================================================================ dockable wrapper (Maya)
 
 _INSTANCE: Any = None
+_SERVER: Any = None
+
+
+def shared_server() -> ServerProcess:
+    """The session's server process, shared by every panel that show() opens: closing the panel and
+    opening it again keeps the warm server. Stopped when the application quits (or by close())."""
+    global _SERVER
+    if _SERVER is None:
+        _SERVER = ServerProcess(None)
+        app = QtWidgets.QApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(_SERVER.stop)
+    return _SERVER
 
 
 def _mixin() -> Any:
@@ -764,7 +779,7 @@ def _make_dock_class(mixin: Any) -> Any:
         self.setWindowTitle(TITLE)
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        self.panel = Img2MayaPanel(self)
+        self.panel = Img2MayaPanel(self, server=shared_server())
         layout.addWidget(self.panel)
 
     cls = type("Img2MayaDock", bases, {"__init__": __init__})
@@ -848,10 +863,12 @@ def instance() -> Any:
 
 def close() -> None:
     """Close the panel and stop its server (plug-in unload)."""
-    global _INSTANCE
+    global _INSTANCE, _SERVER
     dock, _INSTANCE = _INSTANCE, None
+    server, _SERVER = _SERVER, None
+    if server is not None:
+        server.stop()
     if _alive(dock):
-        dock.panel.shutdown_server()
         dock.close()
         dock.deleteLater()
     _delete_stale_control()
