@@ -284,6 +284,7 @@ class Img2MayaPanel(QtWidgets.QWidget):
         self.photo_edit = W.QLineEdit()
         self.photo_edit.setPlaceholderText("Photo: browse, pick a recent one, or drop an image here")
         self.photo_edit.editingFinished.connect(self._photo_edited)
+        self.photo_edit.setAcceptDrops(False)  # a dropped file goes to the panel, not into the text
         self.browse_button = W.QPushButton("Browse...")
         self.browse_button.clicked.connect(self.browse_photo)
         row.addWidget(self.photo_edit, 1)
