@@ -126,14 +126,15 @@ def principal_yaw(xz: np.ndarray) -> float:
     return _wrap(-math.degrees(math.atan2(dz, dx)), 180.0)
 
 
-def rect_yaw(xz: np.ndarray, max_points: int = 1500) -> float:
+def rect_yaw(xz: np.ndarray, max_points: int = 500) -> float:
     """Yaw in (-45, 45] of the rectangle whose edges the footprint points hug most closely.
 
     The visible surface of a box is one face or two perpendicular faces (an L), plus maybe the
     top. The minimum-area rectangle is ambiguous for an L (its hull is a right triangle, whose
     leg-aligned and hypotenuse-aligned rectangles have the same area), so the score is the mean
     distance of the points to the nearest edge of the robust (p2..p98) rectangle at each angle:
-    a coarse 2-degree scan, then a 0.05-degree refinement, all vectorised over angles.
+    a coarse 2-degree scan, refined at 0.5 then 0.05 degrees, each vectorised over angles, on at most
+    `max_points` evenly spaced points.
     """
     p = np.asarray(xz, dtype=np.float64)
     if len(p) < 3:
@@ -154,7 +155,9 @@ def rect_yaw(xz: np.ndarray, max_points: int = 1500) -> float:
 
     coarse = np.radians(np.arange(0.0, 90.0, 2.0))
     th0 = coarse[int(np.argmin(cost(coarse)))]
-    fine = th0 + np.radians(np.arange(-2.0, 2.0001, 0.05))
+    mid = th0 + np.radians(np.arange(-2.0, 2.0001, 0.5))
+    th1 = mid[int(np.argmin(cost(mid)))]
+    fine = th1 + np.radians(np.arange(-0.5, 0.5001, 0.05))
     best = fine[int(np.argmin(cost(fine)))]
     return _wrap(-math.degrees(best), 90.0)
 
@@ -289,55 +292,78 @@ def projected_bounds(box: Box, pose: Pose, intr: Intrinsics, near: float = 0.05)
     return np.array([uv[:, 0].min(), uv[:, 1].min(), uv[:, 0].max(), uv[:, 1].max()])
 
 
-def _deficits(pb: np.ndarray | None, target: np.ndarray) -> np.ndarray:
-    if pb is None:
-        return np.full(4, np.inf)
-    return np.array([pb[0] - target[0], pb[1] - target[1], target[2] - pb[2], target[3] - pb[3]])
+_SIGNS = np.array([[x, y, z] for x in (-0.5, 0.5) for y in (-0.5, 0.5) for z in (-0.5, 0.5)])
 
 
 def cover_bbox(box: Box, bbox: np.ndarray, pose: Pose, intr: Intrinsics, *, keep_bottom: bool,
-               frozen: tuple[int, ...] = (), tol: float = 0.25, passes: int = 2) -> Box:
+               frozen: tuple[int, ...] = (), tol: float = 0.25, passes: int = 2, near: float = 0.05) -> Box:
     """Grow the box until its projection contains `bbox` ([x0, y0, x1, y1) analysis pixels).
 
     For each uncovered side, the face whose small outward move helps that side most is pushed
-    out (exponential search, then bisection: growing a box only grows its projection, so the
-    search is monotone). `keep_bottom` forbids moving the bottom face (standing objects), which
-    makes the front faces come forward instead; axes in `frozen` never change (a slab's thickness).
+    out (exponential search, then bisection to 1e-4 of the move: growing a box only grows its
+    projection, so the search is monotone). `keep_bottom` forbids moving the bottom face (standing
+    objects), which makes the front faces come forward instead; axes in `frozen` never change (a
+    slab's thickness). The yaw never changes, so the corners' camera coordinates come from two
+    fixed matrices (no Box objects inside the search).
     """
     target = np.asarray(bbox, dtype=np.float64)
     moves = [(ax, sg) for ax in range(3) for sg in (-1, 1)
              if ax not in frozen and not (keep_bottom and ax == 1 and sg == -1)]
+    rot = box.rotation
+    to_cam = rot.T @ pose.R  # local offsets -> camera frame
+    f, cx, cy = intr.focal_px, intr.cx, intr.cy
+
+    def deficit(c: np.ndarray, sz: np.ndarray, side: int) -> float:
+        pc = (c - pose.T) @ pose.R + (_SIGNS * sz) @ to_cam
+        d = -pc[:, 2]
+        if np.any(d < near):
+            return math.inf
+        if side == 0:
+            return float(np.min(pc[:, 0] * f / d)) + cx - target[0]
+        if side == 2:
+            return target[2] - (float(np.max(pc[:, 0] * f / d)) + cx)
+        if side == 1:
+            return float(np.min(-pc[:, 1] * f / d)) + cy - target[1]
+        return target[3] - (float(np.max(-pc[:, 1] * f / d)) + cy)
+
+    def grow(c: np.ndarray, sz: np.ndarray, ax: int, sg: int, t: float) -> tuple[np.ndarray, np.ndarray]:
+        sz2 = sz.copy()
+        sz2[ax] += t
+        return c + rot[:, ax] * (sg * t / 2.0), sz2
+
+    c = np.asarray(box.center, dtype=np.float64)
+    sz = np.asarray(box.size, dtype=np.float64)
     for _ in range(passes):
         for side in range(4):
-            need = _deficits(projected_bounds(box, pose, intr), target)[side]
-            if not np.isfinite(need):
-                return box
+            need = deficit(c, sz, side)
+            if not math.isfinite(need):
+                return Box(center=tuple(c), yaw=box.yaw, size=tuple(sz))
             if need <= tol:
                 continue
-            step = 0.02 * max(box.size) + 1e-3
+            step = 0.02 * float(sz.max()) + 1e-3
             best, best_gain = None, 0.0
             for ax, sg in moves:
-                gain = need - _deficits(projected_bounds(box.grow(ax, sg, step), pose, intr), target)[side]
+                gain = need - deficit(*grow(c, sz, ax, sg, step), side)
                 if gain > best_gain:
                     best, best_gain = (ax, sg), gain
             if best is None:
                 continue
             ax, sg = best
-            limit = 2.0 * max(box.size) + 2.0  # covering never turns a box into a corridor
+            limit = 2.0 * float(sz.max()) + 2.0  # covering never turns a box into a corridor
             lo_t, hi_t = 0.0, step
-            while _deficits(projected_bounds(box.grow(ax, sg, hi_t), pose, intr), target)[side] > tol:
+            while deficit(*grow(c, sz, ax, sg, hi_t), side) > tol:
                 if hi_t > limit:
                     break
                 lo_t, hi_t = hi_t, hi_t * 2.0
             else:
-                for _ in range(30):
+                while hi_t - lo_t > 1e-4 * hi_t:
                     mid = (lo_t + hi_t) / 2.0
-                    if _deficits(projected_bounds(box.grow(ax, sg, mid), pose, intr), target)[side] > tol:
+                    if deficit(*grow(c, sz, ax, sg, mid), side) > tol:
                         lo_t = mid
                     else:
                         hi_t = mid
-                box = box.grow(ax, sg, hi_t)
-    return box
+                c, sz = grow(c, sz, ax, sg, hi_t)
+    return Box(center=tuple(float(x) for x in c), yaw=box.yaw, size=tuple(float(x) for x in sz))
 
 
 def _footprint(box: Box) -> np.ndarray:
@@ -392,6 +418,9 @@ def _clip(subject: np.ndarray, clip: np.ndarray) -> np.ndarray:
 
 def box_intersection(a: Box, b: Box) -> float:
     """Volume shared by two yaw-oriented boxes (footprint polygon overlap times vertical overlap)."""
+    reach = math.hypot(a.size[0], a.size[2]) / 2.0 + math.hypot(b.size[0], b.size[2]) / 2.0
+    if math.hypot(a.center[0] - b.center[0], a.center[2] - b.center[2]) >= reach:  # footprints apart
+        return 0.0
     inter_poly = _clip(_footprint(a), _footprint(b))
     area = abs(_area(inter_poly)) if len(inter_poly) >= 3 else 0.0
     ya = (a.center[1] - a.size[1] / 2, a.center[1] + a.size[1] / 2)

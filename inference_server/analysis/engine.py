@@ -25,7 +25,7 @@ import numpy as np
 from .. import __version__
 from ..errors import UserError
 from . import recursion as rec
-from .boxes import Box, box_intersection, cover_bbox, fit_box
+from .boxes import Box, box_intersection, cover_bbox, fit_box, percentiles
 from .camera import Intrinsics, backproject, matrix_to_euler_xyz, maya_film
 from .color import COLOR_STATS, linear_to_srgb
 from .ground import PlaneFit, Pose, angles_from_normal, fit_plane, pose_from_angles
@@ -42,13 +42,14 @@ from .shapes import ShapeSpec, load_table
 from .stats import depth_summary, gather, group_pixels, instance_stats, pixel_color
 
 DEPTH_KINDS = ("metric", "disparity", "relative")
-MAX_FIT_POINTS = 30000  # points per object used for the box fit (evenly strided)
+MAX_FIT_POINTS = 20000  # points per object used for the box fit (evenly strided)
 MAX_GROUND_POINTS = 40000
 MIN_DEPTH_PIXELS = 20  # fewer valid depths than this: the object is placed from priors
 NEAR_CLIP_M = 0.05
 MIN_SKY_DISTANCE_M = 100.0
 MAX_MERGE_CANDIDATES = 64  # per class: pairwise box tests beyond this many instances are skipped
 SHARP_EDGES = 0.8
+MAX_GRID_PIXELS = 640_000  # default analysis grid: ~1000 x 650 whatever the photo's size (docs/SHAPES.md)
 NOISY_DEPTH = 0.005  # relative per-pixel depth noise above which the depth is median-filtered  # edge_sharpness above this: depth from a ray-caster/sensor, not a network
 _NAME_RE = re.compile(r"[^a-z0-9]+")
 
@@ -63,6 +64,7 @@ class SceneOptions:
     depth_kind: str = "metric"  # "metric" | "disparity" | "relative"
     camera_height_m: float = 1.6  # prior for relative depth
     shapes_table: str | None = None  # path of a user shapes JSON, else the shipped default
+    max_pixels: int = MAX_GRID_PIXELS  # analysis grid size cap (0 = analyse every pixel)
 
 
 def _check_options(o: SceneOptions) -> None:
@@ -76,6 +78,8 @@ def _check_options(o: SceneOptions) -> None:
         raise UserError(f"camera_height_m must be positive, got {o.camera_height_m!r}")
     if o.min_area_px < 0:
         raise UserError(f"min_area_px must be >= 0, got {o.min_area_px!r}")
+    if not (isinstance(o.max_pixels, int) and (o.max_pixels == 0 or o.max_pixels >= 10_000)):
+        raise UserError(f"max_pixels must be 0 (no limit) or an integer >= 10000, got {o.max_pixels!r}")
 
 
 def _as_rgb(rgb: np.ndarray) -> np.ndarray:
@@ -92,7 +96,8 @@ def _as_rgb(rgb: np.ndarray) -> np.ndarray:
     return a
 
 
-def _as_labels(labels: np.ndarray, names: list[str], shape: tuple[int, int]) -> np.ndarray:
+def _check_labels(labels: np.ndarray, names: list[str], shape: tuple[int, int]) -> np.ndarray:
+    """The label array, checked (2-D, the photo's size, integer ids with names); any integer dtype."""
     lab = np.asarray(labels)
     if lab.ndim != 2:
         raise UserError(f"labels must be a 2-D array of class ids, got shape {lab.shape}")
@@ -101,10 +106,37 @@ def _as_labels(labels: np.ndarray, names: list[str], shape: tuple[int, int]) -> 
     if not np.issubdtype(lab.dtype, np.integer):
         if not np.all(np.isfinite(lab)) or not np.all(lab == np.round(lab)):
             raise UserError("labels must be integer class ids")
-    lab = lab.astype(np.int32)
+        lab = lab.astype(np.int32)
     if lab.size and int(lab.max()) >= len(names):
         raise UserError(f"label id {int(lab.max())} has no name: only {len(names)} label names given")
-    return np.where(lab < 0, -1, lab)
+    return lab
+
+
+def _as_labels(lab: np.ndarray) -> np.ndarray:
+    """Checked labels as int32, every negative id -1 (no class)."""
+    out = lab.astype(np.int32)
+    if np.issubdtype(lab.dtype, np.signedinteger):
+        out = np.where(out < 0, np.int32(-1), out)
+    return out
+
+
+def _grid(h: int, w: int, max_pixels: int) -> tuple[float, np.ndarray | None, np.ndarray | None]:
+    """Scale and the rows/columns (nearest pixel) of the analysis grid: at most `max_pixels` pixels
+    (0 = no limit); grid pixel j samples pixel floor((j + 0.5) / scale), so the grid camera is the
+    analysed one scaled by `scale`."""
+    if max_pixels <= 0 or h * w <= max_pixels:
+        return 1.0, None, None
+    s = math.sqrt(max_pixels / (h * w))
+    h2, w2 = max(1, int(h * s)), max(1, int(w * s))
+    rows = np.minimum(((np.arange(h2) + 0.5) / s).astype(np.intp), h - 1)
+    cols = np.minimum(((np.arange(w2) + 0.5) / s).astype(np.intp), w - 1)
+    return s, rows, cols
+
+
+def _sample(a: np.ndarray | None, rows: np.ndarray | None, cols: np.ndarray | None) -> np.ndarray | None:
+    if a is None or rows is None or cols is None:
+        return a
+    return np.take(np.take(a, rows, axis=0), cols, axis=1)
 
 
 def _as_map(a: np.ndarray | None, what: str, shape: tuple[int, int]) -> np.ndarray | None:
@@ -208,25 +240,42 @@ class SceneEngine:
                  full_size: tuple[int, int] | None, progress: Progress | None, resegment: rec.Resegment | None):
         _check_options(options)
         self.options = options
-        self.rgb = _as_rgb(rgb)
-        h, w = self.rgb.shape[:2]
-        self.h, self.w = h, w
+        rgb = np.asarray(rgb)
+        if rgb.ndim not in (2, 3):
+            raise UserError(f"photo must be an (h, w, 3) RGB image, got shape {rgb.shape}")
+        h, w = rgb.shape[:2]
         self.names = [str(n) for n in label_names]
-        self.labels = _as_labels(labels, self.names, (h, w))
-        self.depth = _prepare_depth(_as_map(depth, "depth", (h, w)), options.depth_kind)
-        self.confidence = _as_map(confidence, "confidence", (h, w))
+        labels0 = _check_labels(labels, self.names, (h, w))
+        depth0 = _as_map(depth, "depth", (h, w))
+        conf0 = _as_map(confidence, "confidence", (h, w))
         if (intr.width, intr.height) != (w, h):
             if abs(intr.width / w - intr.height / h) > 0.02 * intr.width / w:
                 raise UserError(f"intrinsics are for {intr.width}x{intr.height} but the analysed image is {w}x{h}")
             intr = intr.scaled(w / intr.width, width=w, height=h)
+        # The analysed image (w0 x h0, camera intr0) is sampled onto a grid of at most
+        # options.max_pixels (nearest pixel, so labels and depth edges stay sharp); every stage
+        # works on the grid, bounding boxes are refined back to analysed pixels (_refine_bbox).
+        self.w0, self.h0, self.intr0, self.labels0 = w, h, intr, labels0
+        self.gs, rows, cols = _grid(h, w, options.max_pixels)
+        self.rgb = _as_rgb(_sample(rgb, rows, cols))
+        self.labels = _as_labels(_sample(labels0, rows, cols))
+        self.depth = _prepare_depth(_sample(depth0, rows, cols), options.depth_kind)
+        self.confidence = _sample(conf0, rows, cols)
+        self._rows, self._cols = rows, cols
+        h, w = self.labels.shape
+        self.h, self.w = h, w
+        if self.gs != 1.0:
+            intr = intr.scaled(self.gs, width=w, height=h)
         self.intr = intr
-        self.full_size = (int(full_size[0]), int(full_size[1])) if full_size else (w, h)
+        self.px_scale = (self.w0 * self.h0) / max(w * h, 1)  # analysed pixels per grid pixel
+        self.full_size = (int(full_size[0]), int(full_size[1])) if full_size else (self.w0, self.h0)
         self.source = dict(source)
         self.progress = progress or (lambda stage, frac: None)
         self.resegment = resegment
         self.table = load_table(options.shapes_table)
         self.specs = [self.table.lookup(n) for n in self.names]
-        self.min_area = options.min_area_px or auto_min_area(h, w)
+        self.min_area = (max(1, round(options.min_area_px / self.px_scale)) if options.min_area_px
+                         else auto_min_area(h, w))
         self.warnings: list[str] = []
         self.namer = _Namer()
         self._fits: dict[int, tuple[Box, str, bool]] = {}  # single-instance fits made while merging
@@ -259,7 +308,9 @@ class SceneEngine:
         self.progress("ground", 0.45)
         plane, scale = self._ground_and_scale()
         pose = self._pose(plane)
-        self.ctx = _Ctx(intr=self.intr, pose=pose, sx=self.full_size[0] / self.w, sy=self.full_size[1] / self.h,
+        # grid pixel x <-> analysed pixel x / gs <-> full-resolution pixel x / gs * full_w / w0
+        self.ctx = _Ctx(intr=self.intr, pose=pose, sx=self.full_size[0] / (self.w0 * self.gs),
+                        sy=self.full_size[1] / (self.h0 * self.gs),
                         color_stat=self.options.color_stat, min_area=self.min_area, has_ground=plane is not None)
         self.progress("objects", 0.55)
         objects, sky = [], []
@@ -405,7 +456,7 @@ class SceneEngine:
         2nd..98th percentiles of log-depth plus half their spread; every pixel whose depth lies in that range
         is used, outline included, so the extents are not shrunk.
         """
-        stride = max(1, len(u) // MAX_FIT_POINTS)
+        stride = -(-len(u) // MAX_FIT_POINTS)  # at most MAX_FIT_POINTS points
         u, v = u[::stride], v[::stride]
         if d is not None:
             d = d[::stride]
@@ -416,7 +467,7 @@ class SceneEngine:
                     inner = ok & interior[::stride]
                     if inner.sum() >= max(MIN_DEPTH_PIXELS, 0.25 * ok.sum()):
                         ref = inner
-                lo, hi = np.percentile(np.log(d[ref]), [2.0, 98.0])
+                lo, hi = percentiles(np.log(d[ref]), [2.0, 98.0])
                 pad = 0.02 + 0.5 * (hi - lo)  # generous: a face seen at a grazing angle is a thin tail too
                 with np.errstate(invalid="ignore", divide="ignore"):
                     logd = np.log(d)
@@ -449,20 +500,21 @@ class SceneEngine:
     def _common(self, name: str, label: str, label_id: int, spec: ShapeSpec, lin: np.ndarray, count: int,
                 bbox: np.ndarray, dstats: np.ndarray, conf: float) -> dict[str, Any]:
         lin = np.clip(lin, 0.0, 1.0)
-        x0, y0, x1, y1 = (int(b) for b in bbox)
+        x0, y0, x1, y1 = (float(b) for b in bbox)
         sx, sy = self.ctx.sx, self.ctx.sy
         full_w, full_h = self.full_size
-        bbox_full = [max(0, math.floor(x0 * sx)), max(0, math.floor(y0 * sy)),
-                     min(full_w, math.ceil(x1 * sx)), min(full_h, math.ceil(y1 * sy))]
+        eps = 1e-6  # grid -> analysed pixel scaling is exact up to rounding
+        bbox_full = [max(0, math.floor(x0 * sx + eps)), max(0, math.floor(y0 * sy + eps)),
+                     min(full_w, math.ceil(x1 * sx - eps)), min(full_h, math.ceil(y1 * sy - eps))]
         keys = ("min", "p05", "median", "mean", "p95", "max")
-        depth_m: dict[str, Any] = {"valid_pixels": int(dstats[6])}
+        depth_m: dict[str, Any] = {"valid_pixels": int(round(dstats[6] * self.px_scale))}
         if dstats[6] > 0:
             depth_m = {k: _r(v, 4) for k, v in zip(keys, dstats[:6], strict=True)} | depth_m
         return {
             "name": name, "label": label, "label_id": int(label_id), "role": spec.role, "shape": spec.shape,
             "translate": [0.0, 0.0, 0.0], "rotate": [0.0, 0.0, 0.0], "size": [1.0, 1.0, 1.0],
             "color_srgb": _r(linear_to_srgb(lin)), "color_linear": _r(lin),
-            "pixels": int(count), "bbox_px": bbox_full, "depth_m": depth_m,
+            "pixels": int(round(count * self.px_scale)), "bbox_px": bbox_full, "depth_m": depth_m,
             "confidence": None if not np.isfinite(conf) else _r(np.clip(conf, 0, 1), 4),
             "thickness_source": "none", "parts": [], "children": [],
         }
@@ -482,6 +534,38 @@ class SceneEngine:
         w = st.count[members].astype(np.float64)
         conf = float(np.sum(st.confidence[members] * w) / w.sum())
         return pos, bbox, dstats, conf
+
+    def _refine_bbox(self, k: int, bbox: np.ndarray) -> np.ndarray:
+        """A grid bounding box made exact in analysed pixels (returned in grid units, floats).
+
+        The grid samples every 1/gs-th analysed pixel, so the segment's true edge lies between the
+        sampled pixel at the grid box's edge and the next sampled one: the strip in between is
+        searched for class k in the analysed labels (a few pixels wide, never the image)."""
+        if self.gs == 1.0 or self._rows is None or self._cols is None:
+            return bbox
+        rows, cols, lab = self._rows, self._cols, self.labels0
+        gx0, gy0, gx1, gy1 = (int(b) for b in bbox)
+        if gx1 <= gx0 or gy1 <= gy0:
+            return bbox
+        ax0, ax1 = int(cols[gx0]), int(cols[gx1 - 1]) + 1  # sampled extent (analysed pixels)
+        ay0, ay1 = int(rows[gy0]), int(rows[gy1 - 1]) + 1
+        lx = int(cols[gx0 - 1]) + 1 if gx0 > 0 else 0  # the true extent lies within [lx, hx)
+        hx = int(cols[gx1]) if gx1 < len(cols) else self.w0
+        ly = int(rows[gy0 - 1]) + 1 if gy0 > 0 else 0
+        hy = int(rows[gy1]) if gy1 < len(rows) else self.h0
+        if ax0 > lx:
+            hit = np.flatnonzero((lab[ly:hy, lx:ax0] == k).any(axis=0))
+            ax0 = lx + int(hit[0]) if len(hit) else ax0
+        if hx > ax1:
+            hit = np.flatnonzero((lab[ly:hy, ax1:hx] == k).any(axis=0))
+            ax1 = ax1 + int(hit[-1]) + 1 if len(hit) else ax1
+        if ay0 > ly:
+            hit = np.flatnonzero((lab[ly:ay0, lx:hx] == k).any(axis=1))
+            ay0 = ly + int(hit[0]) if len(hit) else ay0
+        if hy > ay1:
+            hit = np.flatnonzero((lab[ay1:hy, lx:hx] == k).any(axis=1))
+            ay1 = ay1 + int(hit[-1]) + 1 if len(hit) else ay1
+        return np.array([ax0, ay0, ax1, ay1], dtype=np.float64) * self.gs
 
     def _fit(self, pos: np.ndarray, bbox: np.ndarray, spec: ShapeSpec, hidden: bool) -> tuple[Box, str, bool]:
         """Oriented box of the pixels at `pos` (before covering the segment)."""
@@ -559,6 +643,7 @@ class SceneEngine:
         k = int(self.inst_label[members[0]])
         st = self.stats
         pos, bbox, dstats, conf = self._members(members)
+        bbox = self._refine_bbox(k, bbox)
         count = int(st.count[members].sum())
         if len(members) == 1 or self.options.color_stat == "mean":
             color = (st.color_linear[members] * st.count[members][:, None]).sum(axis=0) / max(count, 1)
@@ -605,7 +690,7 @@ class SceneEngine:
     def _place_plane(self, obj: dict[str, Any], u: np.ndarray, v: np.ndarray, d: np.ndarray | None) -> None:
         """One horizontal plane at y = 0 covering where the class's pixel rays meet the ground."""
         intr, pose = self.intr, self.ctx.pose
-        stride = max(1, len(u) // MAX_FIT_POINTS)
+        stride = -(-len(u) // MAX_FIT_POINTS)  # at most MAX_FIT_POINTS points
         us, vs = u[::stride], v[::stride]
         rays = np.stack([(us + 0.5 - intr.cx) / intr.focal_px, -(vs + 0.5 - intr.cy) / intr.focal_px,
                          -np.ones(len(us))], axis=1) @ pose.R.T
@@ -621,8 +706,7 @@ class SceneEngine:
         t = np.minimum(-pose.T[1] / rays[down, 1], cap)  # z-depth along each ray (cam z component is -1)
         # rays in world: the camera-frame z of a ray point is -t; capping t caps the distance
         hits = pose.T + rays[down] * t[:, None]
-        x_lo, x_hi = np.percentile(hits[:, 0], [0.5, 99.5])
-        z_lo, z_hi = np.percentile(hits[:, 2], [0.5, 99.5])
+        (x_lo, x_hi), (z_lo, z_hi) = percentiles(np.stack([hits[:, 0], hits[:, 2]]), [0.5, 99.5])
         obj["translate"] = _r(((x_lo + x_hi) / 2, 0.0, (z_lo + z_hi) / 2))
         obj["size"] = _r((max(x_hi - x_lo, 0.01), 0.0, max(z_hi - z_lo, 0.01)))
 
@@ -718,8 +802,9 @@ class SceneEngine:
     def _scene(self, objects: list[dict[str, Any]], plane: PlaneFit | None, scale: float, pose: Pose,
                far: float) -> dict[str, Any]:
         full_w, full_h = self.full_size
-        full_intr = Intrinsics(self.intr.focal_px * self.ctx.sx, self.intr.cx * self.ctx.sx, self.intr.cy * self.ctx.sy,
-                               full_w, full_h, self.intr.source)
+        sx0, sy0 = full_w / self.w0, full_h / self.h0  # the analysed camera, not the grid's
+        full_intr = Intrinsics(self.intr0.focal_px * sx0, self.intr0.cx * sx0, self.intr0.cy * sy0,
+                               full_w, full_h, self.intr0.source)
         film = maya_film(full_intr)
         rx, ry, rz = matrix_to_euler_xyz(pose.R)
         camera = {
@@ -741,9 +826,10 @@ class SceneEngine:
         source = dict(self.source)
         source.setdefault("width", full_w)
         source.setdefault("height", full_h)
-        source["analysis_width"], source["analysis_height"] = self.w, self.h
+        source["analysis_width"], source["analysis_height"] = self.w0, self.h0
         settings = asdict(self.options)
-        settings["min_area_px_effective"] = int(self.min_area)
+        settings["min_area_px_effective"] = int(round(self.min_area * self.px_scale))
+        settings["analysis_grid_px"] = [self.w, self.h]
         return {
             "schema": "img2maya/scene@1", "units": "m", "up_axis": "y",
             "generator": f"img2maya {__version__}", "source": source, "camera": camera, "ground": ground,
@@ -764,14 +850,15 @@ def _fits_prior(a: Box, b: Box, spec: ShapeSpec) -> bool:
 def _child_box(points: np.ndarray, parent: Box) -> tuple[Box, str]:
     """A child's box in its parent's frame (same yaw): robust spans, an axis the child does not
     measure (seen edge-on) takes the parent's full extent, everything clamped inside the parent."""
-    from .boxes import robust_span
+    from .boxes import P_HI, P_LO, _widen
 
     local = parent.to_local(points)
     half = np.asarray(parent.size) / 2.0
     lo, hi = np.empty(3), np.empty(3)
     source = "measured"
+    q = percentiles(np.ascontiguousarray(local.T), [P_LO, P_HI])  # robust spans of the 3 axes at once
     for ax in range(3):
-        a, b = robust_span(local[:, ax])
+        a, b = _widen(q[ax, 0], q[ax, 1])
         if ax != 1 and b - a < 0.25 * parent.size[ax]:
             a, b = -half[ax], half[ax]
             source = "mixed"

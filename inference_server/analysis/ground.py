@@ -17,6 +17,7 @@ from .camera import euler_xyz_to_matrix
 
 RANSAC_ITERS = 256
 MAX_FIT_POINTS = 20000
+SCORE_POINTS = 5000  # RANSAC scores each hypothesis on this many of them; the refit uses all
 MIN_GROUND_POINTS = 50
 MIN_INLIER_RATIO = 0.3
 REL_TOL = 0.015  # inlier band: 1.5 % of the point's depth (depth noise grows with distance) ...
@@ -79,8 +80,9 @@ def fit_plane(points: np.ndarray, seed: int = 0) -> PlaneFit | None:
         return None
     n = n[ok] / norm[ok, None]
     d = -np.einsum("ij,ij->i", n, a[ok])
-    res = np.abs(p @ n.T + d)  # (points, hypotheses)
-    score = (res < tol[:, None]).sum(axis=0)
+    m = min(len(p), SCORE_POINTS)  # hypotheses are scored on a (random) part of the points
+    res = np.abs(p[:m] @ n.T + d)  # (points, hypotheses)
+    score = (res < tol[:m, None]).sum(axis=0)
     best = int(np.argmax(score))
     nb, db = n[best], d[best]
     inl = np.abs(p @ nb + db) < tol

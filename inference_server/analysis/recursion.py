@@ -20,7 +20,7 @@ from .color import LINEAR_LUT
 Resegment = Callable[[np.ndarray, np.ndarray], "tuple[np.ndarray, list[str]] | None"]
 
 KMEANS_ITERS = 12
-KMEANS_SAMPLE = 6000
+KMEANS_SAMPLE = 2000
 MAX_CHILDREN = 6
 _D65 = np.array([0.95047, 1.0, 1.08883])
 _RGB2XYZ = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]])
@@ -63,7 +63,9 @@ def kmeans_centres(x: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
     c = np.asarray(centres)
     for _ in range(KMEANS_ITERS):
         a = _assign(sample, c)
-        new = np.array([sample[a == j].mean(axis=0) if np.any(a == j) else c[j] for j in range(len(c))])
+        counts = np.bincount(a, minlength=len(c))
+        sums = np.stack([np.bincount(a, weights=sample[:, j], minlength=len(c)) for j in range(sample.shape[1])], axis=1)
+        new = np.where(counts[:, None] > 0, sums / np.maximum(counts, 1)[:, None], c)  # empty cluster: kept
         if np.allclose(new, c):
             break
         c = new
@@ -135,14 +137,15 @@ def components(u: np.ndarray, v: np.ndarray, groups: np.ndarray, min_px: int) ->
         lab, n = ndimage.label(crop == g, structure=np.ones((3, 3), dtype=bool))
         if n == 0:
             continue
-        ids = lab[v - y0, u - x0]
         mine = np.flatnonzero(groups == g)
-        ids = ids[mine]
+        ids = lab[v[mine] - y0, u[mine] - x0]
+        size = np.bincount(ids, minlength=n + 1)
+        big = np.flatnonzero(size[1:] >= min_px) + 1  # only the few big pieces are gathered
+        if len(big) == 0:
+            continue
         order = np.argsort(ids.astype(np.uint16) if n < 65535 else ids, kind="stable")  # radix sort
-        bounds = np.searchsorted(ids[order], np.arange(1, n + 2))
-        for j in range(n):
-            idx = mine[order[bounds[j]:bounds[j + 1]]]
-            if len(idx) >= min_px:
-                pieces.append(idx)
+        bounds = np.concatenate([[0], np.cumsum(size)])
+        for j in big:
+            pieces.append(mine[order[bounds[j]:bounds[j + 1]]])
     pieces.sort(key=len, reverse=True)
     return pieces[:MAX_CHILDREN]

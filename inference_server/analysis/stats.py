@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .boxes import percentiles
 from .color import LINEAR_LUT, robust_color
 
 MAX_PERCENTILE_SAMPLES = 200_000
@@ -102,7 +103,7 @@ def depth_summary(d: np.ndarray) -> np.ndarray:
     d = d[np.isfinite(d)]
     if len(d) == 0:
         return np.array([np.nan] * 6 + [0.0])
-    p = np.percentile(d[:: max(1, len(d) // MAX_PERCENTILE_SAMPLES)], [5.0, 50.0, 95.0])
+    p = percentiles(d[:: max(1, len(d) // MAX_PERCENTILE_SAMPLES)], [5.0, 50.0, 95.0])
     return np.array([d.min(), p[0], p[1], d.mean(), p[2], d.max(), float(len(d))])
 
 
@@ -176,7 +177,7 @@ def instance_stats(groups: Groups, px: GroupedPixels, rgb: np.ndarray, color_sta
             di = d[sl][::step]
             di = di[np.isfinite(di)]
             if len(di):
-                dstats[i, [1, 2, 4]] = np.percentile(di, [5.0, 50.0, 95.0])
+                dstats[i, [1, 2, 4]] = percentiles(di, [5.0, 50.0, 95.0])
             else:  # the sample missed the few valid values: take them all
                 dstats[i, [1, 2, 4]] = depth_summary(d[sl])[[1, 2, 4]]
         dstats[valid == 0, :6] = np.nan
