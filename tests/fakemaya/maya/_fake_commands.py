@@ -341,10 +341,13 @@ def connectAttr(st: State, src: str, dst: str, force: bool = False, **flags: Any
 
 
 def listConnections(st: State, *items: str, source: bool = True, destination: bool = True, plugs: bool = False,
-                    connections: bool = False, **flags: Any) -> list[str]:
-    """Like Maya: for each item (a node or a plug) in turn, its connections; with `connections` each
-    is a pair [plug on the item, other node (or plug with `plugs`)]."""
+                    connections: bool = False, type: str | None = None,  # noqa: A002
+                    **flags: Any) -> list[str]:
+    """Like Maya: for each item (a node or a plug) in turn, its connections, to nodes of `type` only
+    when given; with `connections` each is a pair [plug on the item, other node (or plug with `plugs`)]."""
     _only(flags, set(), "listConnections")
+    if type == "lambert":
+        raise NotImplementedError("fake maya: listConnections -type lambert (derived types) is not modelled")
     if not items:
         raise NotImplementedError("fake maya: listConnections of the selection is not modelled")
     by_node: dict[str, list[tuple[str, str]]] = {}  # node -> its connections, in connection order
@@ -362,6 +365,9 @@ def listConnections(st: State, *items: str, source: bool = True, destination: bo
         for a, b in by_node.get(node_name, []):
             for mine, other, wanted in ((b, a, source), (a, b, destination)):
                 if wanted and (mine == item or ("." not in item and mine.split(".")[0] == node_name)):
+                    # (Maya also matches derived types; no modelled type has one but blinn < lambert)
+                    if type is not None and st.nodes[other.split(".")[0]].type != type:
+                        continue
                     if connections:
                         out.append(mine)
                     out.append(other if plugs else other.split(".")[0])
@@ -410,10 +416,24 @@ def nodeType(st: State, name: str, **flags: Any) -> str:
 
 
 def ls(st: State, *patterns: str, type: Any = None, assemblies: bool = False, long: bool = False,  # noqa: A002
-       **flags: Any) -> list[str]:
+       objectsOnly: bool = False, **flags: Any) -> list[str]:
+    """Nodes by pattern, type, top level. Plain names (plugs `node.attr` included) come back in the
+    given order and names that do not exist are left out, without error, as in Maya."""
     _only(flags, set(), "ls")
     types = None if type is None else ({type} if isinstance(type, str) else set(type))
     out = []
+    if any("." in p for p in patterns):
+        if any(c in p for p in patterns for c in "*?[|") or types is not None or assemblies or long:
+            raise NotImplementedError("fake maya: ls of attributes is modelled for plain plugs only")
+        for p in dict.fromkeys(patterns):
+            if "." not in p:
+                raise NotImplementedError("fake maya: ls mixing plugs and nodes is not modelled")
+            try:
+                st.split_plug(p)
+            except ValueError:
+                continue
+            out.append(p.split(".")[0] if objectsOnly else p)
+        return list(dict.fromkeys(out))
     if patterns and not any(c in p for p in patterns for c in "*?[|"):  # plain names: in the given order
         found = [st.nodes[p] for p in dict.fromkeys(patterns) if p in st.nodes]
         return [st.path(n) if long and n.is_dag else n.name for n in found
