@@ -249,6 +249,43 @@ def test_regenerate_replaces_only_its_own_build(fake_maya, scene):
     assert _sg_of(fake_maya, "car_1_geoShape") != car_sg  # the new build has its own shaders
 
 
+def test_regenerate_of_many_shaders_is_batched(fake_maya, scene):
+    """Deleting a build with 200 shaders: about one query per shading group, and nothing left over."""
+    from img2maya import builder
+    from maya import cmds
+
+    objs = []
+    for i in range(200):
+        o = copy.deepcopy(scene["objects"][3])
+        o.update(name=f"car_{i}", color_linear=[0.001 * i, 0.2, 0.3])
+        objs.append(o)
+    big = dict(scene, objects=objs)
+    root = builder.build(big)
+    fake_maya.calls.clear()
+    builder.delete_build(root)
+    assert fake_maya.total_calls() <= 200 + 10, dict(fake_maya.calls)
+    assert fake_maya.calls["sets"] == 200 and fake_maya.calls["delete"] == 2
+    assert not [n for n in fake_maya.nodes.values() if n.type == "lambert" and n.name != "lambert1"]
+    assert [n.name for n in fake_maya.nodes.values() if n.type == "shadingEngine"] == ["initialShadingGroup"]
+    assert sorted(cmds.ls(assemblies=True)) == ["front", "persp", "side", "top"]
+
+
+def test_regenerate_keeps_a_user_node_that_took_a_shader_name(fake_maya, scene):
+    from img2maya import builder
+    from maya import cmds
+
+    builder.build(scene)
+    car_mtl = _shader_of(_sg_of(fake_maya, "car_1_geoShape"))
+    cmds.delete(car_mtl)  # the user deletes a build shader and makes their own of that name
+    mine = cmds.shadingNode("lambert", asShader=True, name=car_mtl)
+    assert mine == car_mtl
+    builder.build(scene)
+    assert cmds.objExists(mine) and not cmds.attributeQuery(builder.owner_attr("image:example.jpg"),
+                                                            node=mine, exists=True)
+    lamberts = [n for n in fake_maya.nodes.values() if n.type == "lambert" and n.name != "lambert1"]
+    assert len(lamberts) == 1 + 8  # the user's + the new build's
+
+
 def test_replace_false_keeps_both(fake_maya, scene):
     from img2maya import builder
 

@@ -114,21 +114,35 @@ def find_builds(key: str) -> list[str]:
 
 def delete_build(root: str) -> None:
     """Delete a previous build: its root and the shaders it created that nothing else uses now.
-    A shader the user assigned to their own objects is kept."""
+    A shader the user assigned to their own objects is kept. Batched: a few calls plus one query per
+    shading group, whatever the number of shaders."""
     shaders: list[str] = []
     owner = ""
     if has_attr(root, SHADERS_ATTR):
         shaders = json.loads(cmds.getAttr(root + "." + SHADERS_ATTR) or "[]")
         owner = owner_attr(str(cmds.getAttr(root + "." + BUILD_ATTR)))
     cmds.delete(root)
-    for shader in shaders:
-        if not has_attr(shader, owner):
-            continue  # renamed away or replaced by a user node of the same name: not ours
-        groups = [sg for sg in (cmds.listConnections(shader + ".outColor", source=False, destination=True)
-                                or []) if cmds.nodeType(sg) == "shadingEngine"]
-        if any(cmds.sets(sg, query=True) for sg in groups):
+    if not shaders:
+        return
+    # still ours: exists and carries this photo's ownership tag (not renamed away, not a user node that
+    # took the name); ls leaves out the plugs that do not exist
+    ours = [str(n) for n in cmds.ls(*[s + "." + owner for s in shaders], objectsOnly=True) or []]
+    if not ours:
+        return
+    pairs = cmds.listConnections(*[s + ".outColor" for s in ours], source=False, destination=True,
+                                 type="shadingEngine", connections=True) or []
+    groups: dict[str, list[str]] = {s: [] for s in ours}
+    for i in range(0, len(pairs), 2):
+        shader = str(pairs[i]).split(".")[0]
+        if shader in groups:
+            groups[shader].append(str(pairs[i + 1]))
+    doomed: list[str] = []
+    for shader, sgs in groups.items():
+        if any(cmds.sets(sg, query=True) for sg in sgs):
             continue  # still used (the user assigned it elsewhere)
-        cmds.delete(shader, *groups)
+        doomed += [shader] + [sg for sg in sgs if sg not in doomed]
+    if doomed:
+        cmds.delete(*doomed)
 
 
 class _Build:
