@@ -201,7 +201,7 @@ class ServerProcess(QtCore.QObject):
         if self._stopping:
             return
         crashed = status == QtCore.QProcess.ExitStatus.CrashExit
-        what = "was killed" if crashed else f"exited with code {code}"
+        what = "crashed or was killed" if crashed else f"exited with code {code}"
         self.died.emit(f"inference server {what}; last stderr line: {self.last_stderr() or '(none)'}")
 
     def _error(self, error: Any) -> None:
@@ -589,7 +589,11 @@ class Img2MayaPanel(QtWidgets.QWidget):
         self.job_started = time.monotonic()
         self.job_recursion = int(message.get("recursion", 0))
         self.sent.append(message)
-        self.server.send(message)
+        if not self.server.send(message):  # it failed to start at once (reported through `died`)
+            self._set_busy(False)
+            if not self.message_is_error:
+                self.show_message("the inference server is not running; Build starts it", error=True)
+            return
         self._set_busy(True)
         self.progress_bar.setValue(0)
         self.progress_bar.setFormat(f"{kind}: starting")
