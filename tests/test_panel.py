@@ -428,7 +428,9 @@ def test_end_to_end_real_server_real_photo_fake_maya(qtbot, fake_maya, models_di
         qtbot.waitUntil(lambda: bool(built) or p.message_is_error, timeout=240000)
         assert not p.message_is_error, p.message
         root = built[0]
+        assert p.last_result["cached"] is False  # the networks ran (fresh cache)
         scene = p.last_result["scene"]
+        assert scene["source"]["models"] == {"segmentation": "deeplabv3-mnv2-ade20k150", "depth": "pydnet-mobile-v1"}
         count = panel_mod._count_objects(scene["objects"])
         assert root == "img2maya_person_motorbike_road" and cmds.objExists(root)
         assert fake_maya.nodes[root].parent is None
