@@ -135,3 +135,28 @@ def test_enum_attribute(fake_maya):
         cmds.addAttr(b, longName="bad", attributeType="long", enumName="x")
     with pytest.raises(RuntimeError, match="not a field"):
         cmds.addAttr(b, longName="bad", attributeType="enum", enumName="x", defaultValue=3)
+
+
+def test_set_membership_is_seen_as_connections(fake_maya):
+    """As in Maya, a member's instObjGroups feeds the set's dagSetMembers: listConnections finds the
+    members of several shading groups in one call (transforms unless shapes=True)."""
+    from maya import cmds
+
+    a = cmds.polyCube(name="a", constructionHistory=False)[0]
+    b = cmds.polyCube(name="b", constructionHistory=False)[0]
+    sg1 = cmds.sets(renderable=True, noSurfaceShader=True, empty=True, name="one_SG")
+    sg2 = cmds.sets(renderable=True, noSurfaceShader=True, empty=True, name="two_SG")
+    sg3 = cmds.sets(renderable=True, noSurfaceShader=True, empty=True, name="three_SG")
+    cmds.sets(a, b, forceElement=sg1)
+    cmds.sets(b, forceElement=sg3)
+    plugs = [sg + ".dagSetMembers" for sg in (sg1, sg2, sg3)]
+    assert cmds.listConnections(*plugs, source=True, destination=False, connections=True) == [
+        "one_SG.dagSetMembers[0]", "a", "three_SG.dagSetMembers[0]", "b"]
+    assert cmds.listConnections(sg3 + ".dagSetMembers", source=True, destination=False, shapes=True) == ["bShape"]
+    assert cmds.listConnections(sg3 + ".dagSetMembers", destination=False, plugs=True) == ["bShape.instObjGroups[0]"]
+    assert not cmds.listConnections(sg2 + ".dagSetMembers", source=True, destination=False)
+    assert "three_SG" in cmds.listConnections("bShape", source=False, destination=True)
+    cmds.delete(b)
+    assert not cmds.listConnections(sg3 + ".dagSetMembers", source=True, destination=False)
+    assert cmds.ls("a.translateX", "gone.translateX", "a.noSuchAttr", "a_SG.message", objectsOnly=True) == ["a"]
+    assert cmds.listConnections(*plugs, source=True, destination=False, type="mesh") == ["a"]

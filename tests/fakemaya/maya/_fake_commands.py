@@ -340,18 +340,34 @@ def connectAttr(st: State, src: str, dst: str, force: bool = False, **flags: Any
     st.connections = [c for c in st.connections if c[1] != dst] + [(src, dst)]
 
 
+def _membership_connections(st: State) -> list[tuple[str, str]]:
+    """Set membership as Maya wires it: a DAG member's instObjGroups[0] -> set.dagSetMembers[i], any
+    other member's message -> set.dnSetMembers[i] (the fake keeps members in Node.members)."""
+    out = []
+    for s in st.nodes.values():
+        for i, m in enumerate(s.members):
+            member = st.nodes.get(m)
+            if member is not None and member.is_dag:
+                out.append((m + ".instObjGroups[0]", f"{s.name}.dagSetMembers[{i}]"))
+            elif member is not None:
+                out.append((m + ".message", f"{s.name}.dnSetMembers[{i}]"))
+    return out
+
+
 def listConnections(st: State, *items: str, source: bool = True, destination: bool = True, plugs: bool = False,
-                    connections: bool = False, type: str | None = None,  # noqa: A002
+                    connections: bool = False, type: str | None = None, shapes: bool = False,  # noqa: A002
                     **flags: Any) -> list[str]:
-    """Like Maya: for each item (a node or a plug) in turn, its connections, to nodes of `type` only
-    when given; with `connections` each is a pair [plug on the item, other node (or plug with `plugs`)]."""
+    """Like Maya: for each item (a node, a plug, or an array plug meaning all its elements) in turn,
+    its connections, to nodes of `type` only when given; a shape on the other side is named by its
+    transform unless `shapes`; with `connections` each is a pair [plug on the item, other node (or
+    plug with `plugs`)]. Set membership counts as the connections Maya makes for it."""
     _only(flags, set(), "listConnections")
     if type == "lambert":
         raise NotImplementedError("fake maya: listConnections -type lambert (derived types) is not modelled")
     if not items:
         raise NotImplementedError("fake maya: listConnections of the selection is not modelled")
     by_node: dict[str, list[tuple[str, str]]] = {}  # node -> its connections, in connection order
-    for a, b in st.connections:
+    for a, b in st.connections + _membership_connections(st):
         by_node.setdefault(a.split(".")[0], []).append((a, b))
         if b.split(".")[0] != a.split(".")[0]:
             by_node.setdefault(b.split(".")[0], []).append((a, b))
@@ -364,13 +380,21 @@ def listConnections(st: State, *items: str, source: bool = True, destination: bo
             st.node(node_name)
         for a, b in by_node.get(node_name, []):
             for mine, other, wanted in ((b, a, source), (a, b, destination)):
-                if wanted and (mine == item or ("." not in item and mine.split(".")[0] == node_name)):
+                if wanted and (mine == item or mine.startswith(item + "[")
+                               or ("." not in item and mine.split(".")[0] == node_name)):
+                    other_node = st.nodes[other.split(".")[0]]
                     # (Maya also matches derived types; no modelled type has one but blinn < lambert)
-                    if type is not None and st.nodes[other.split(".")[0]].type != type:
+                    if type is not None and other_node.type != type:
                         continue
                     if connections:
                         out.append(mine)
-                    out.append(other if plugs else other.split(".")[0])
+                    if plugs:
+                        out.append(other)
+                    elif other_node.is_dag and other_node.type != "transform" and not shapes \
+                            and other_node.parent is not None:
+                        out.append(other_node.parent.name)
+                    else:
+                        out.append(other_node.name)
     return out
 
 
