@@ -114,8 +114,8 @@ def find_builds(key: str) -> list[str]:
 
 def delete_build(root: str) -> None:
     """Delete a previous build: its root and the shaders it created that nothing else uses now.
-    A shader the user assigned to their own objects is kept. Batched: a few calls plus one query per
-    shading group, whatever the number of shaders."""
+    A shader the user assigned to their own objects is kept. Batched: 9 calls whatever the number of
+    shaders."""
     shaders: list[str] = []
     owner = ""
     if has_attr(root, SHADERS_ATTR):
@@ -136,10 +136,18 @@ def delete_build(root: str) -> None:
         shader = str(pairs[i]).split(".")[0]
         if shader in groups:
             groups[shader].append(str(pairs[i + 1]))
+    # a shading group still has members only where the user assigned it elsewhere (our objects went
+    # with the root); members are connected to its dagSetMembers, so one query finds every used one
+    all_groups = [sg for sgs in groups.values() for sg in sgs]
+    members: list[str] = []
+    if all_groups:
+        members = cmds.listConnections(*[sg + ".dagSetMembers" for sg in all_groups], source=True,
+                                       destination=False, connections=True) or []
+    used = {str(members[i]).split(".")[0] for i in range(0, len(members), 2)}
     doomed: list[str] = []
     for shader, sgs in groups.items():
-        if any(cmds.sets(sg, query=True) for sg in sgs):
-            continue  # still used (the user assigned it elsewhere)
+        if any(sg in used for sg in sgs):
+            continue  # still used: the shader and its groups stay
         doomed += [shader] + [sg for sg in sgs if sg not in doomed]
     if doomed:
         cmds.delete(*doomed)

@@ -1,6 +1,8 @@
 """Build N objects on the fake maya.cmds and print maya.cmds calls per object and wall time.
 
-    .venv/bin/python tests/fakemaya/bench_build.py [--objects 1000] [--colours 50]
+    .venv/bin/python tests/fakemaya/bench_build.py [--objects 1000] [--colours 50] [--regenerate]
+
+--regenerate builds twice and reports the second build: the previous build's deletion included.
 
 The fake's own cost is included, so the time says how lean the builder's Python is, not how fast
 Maya is; the call count is what matters in Maya (each cmds call costs roughly 10-100 us there).
@@ -24,6 +26,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--objects", type=int, default=1000)
     ap.add_argument("--colours", type=int, default=0, help="distinct colours (0 = every object its own)")
+    ap.add_argument("--regenerate", action="store_true", help="measure a rebuild (deletes the first build)")
     args = ap.parse_args()
     from img2maya import builder
     from maya import _fake
@@ -40,11 +43,14 @@ def main() -> None:
         objs.append(o)
     big = dict(scene, objects=objs)
     state = _fake.reset()
+    if args.regenerate:
+        builder.build(big)
+        state.calls.clear()
     t0 = time.perf_counter()
     builder.build(big)
     dt = time.perf_counter() - t0
     total = state.total_calls()
-    print(f"objects={args.objects} distinct_colours={args.colours or args.objects} "
+    print(f"objects={args.objects} distinct_colours={args.colours or args.objects} regenerate={args.regenerate} "
           f"cmds_calls={total} calls_per_object={total / args.objects:.2f} build_s={dt:.3f}")
     print("per command:", dict(sorted(state.calls.items(), key=lambda kv: -kv[1])))
 
