@@ -14,7 +14,14 @@ from PIL import Image
 
 from inference_server.errors import UserError
 from inference_server.inference import api, labelsets
-from inference_server.inference.tflite_models import clean_pydnet, upsample_labels
+from inference_server.inference.tflite_models import (
+    LOGIT_STRIDE,
+    DeepLabV3,
+    _cell_taps,
+    clean_pydnet,
+    upsample_float,
+    upsample_labels,
+)
 
 SEG150, SEG32, DEPTH = "deeplabv3-mnv2-ade20k150", "deeplabv3-mnv2-ade20k32", "pydnet-mobile-v1"
 GROUND = {"road", "sidewalk", "earth", "grass", "floor", "field", "path", "sand", "dirt track"}
@@ -164,6 +171,67 @@ def test_upsample_bilinear_matches_dense_argmax() -> None:
     # about 5 % with these i.i.d. random ones (the worst case)
     assert agree > 0.93
     assert np.array_equal(upsample_labels(logits, labels, 9, 11), labels)
+
+
+def _dense(logits: np.ndarray, h: int, w: int, stride: int, valid: tuple[int, int]) -> np.ndarray:
+    """Every channel of a knot grid interpolated to (h, w) with upsample_labels' geometry (the slow truth)."""
+    i0, wy = _cell_taps(valid[0], h, stride, logits.shape[0])
+    j0, wx = _cell_taps(valid[1], w, stride, logits.shape[1])
+    rows = logits[i0] * (1 - wy)[:, None, None] + logits[i0 + 1] * wy[:, None, None]
+    return rows[:, j0] * (1 - wx)[None, :, None] + rows[:, j0 + 1] * wx[None, :, None]
+
+
+def test_upsample_knot_grid_matches_dense_argmax() -> None:
+    """Knots every 4th network pixel, a photo region ending between knots (letterbox): corner
+    candidates give the dense argmax wherever a smooth field's winner is one of the cell's knots."""
+    rng = np.random.default_rng(1)
+    coarse = rng.normal(size=(5, 6, 7)).astype(np.float32)  # smooth: a 3x bilinear blow-up of a 5x6 field
+    logits = _dense(coarse, 14, 17, 1, (5, 6)).astype(np.float32)
+    valid = (51, 66)  # knots 0, 4, ..., 52 and 0, ..., 64 cover network rows 0..50 and columns 0..65
+    out = upsample_labels(logits, logits.argmax(-1), 123, 151, stride=4, valid=valid)
+    dense = _dense(logits, 123, 151, 4, valid).argmax(-1)
+    assert out.shape == (123, 151) and out.dtype == np.int32
+    assert (out == dense).mean() > 0.995
+    near = upsample_labels(logits, logits.argmax(-1), 123, 151, "nearest", stride=4, valid=valid)
+    assert 0.8 < (near == dense).mean() < (out == dense).mean()
+    # a 1-pixel-high photo: one knot row
+    flat = upsample_labels(logits[:1], logits[:1].argmax(-1), 1, 40, stride=4, valid=(1, 66))
+    assert flat.shape == (1, 40) and (flat == _dense(np.concatenate([logits[:1]] * 2), 1, 40, 4, (1, 66)).argmax(-1)).all()
+
+
+def test_upsample_float_geometry() -> None:
+    """The PIL box resize puts knots where upsample_labels does (interior pixels; PIL renormalises edges)."""
+    rng = np.random.default_rng(2)
+    grid = rng.random((14, 17)).astype(np.float32)
+    valid = (51, 66)
+    out = upsample_float(grid, 123, 151, stride=4, valid=valid)
+    ref = _dense(grid[:, :, None], 123, 151, 4, valid)[:, :, 0]
+    assert out.shape == (123, 151)
+    assert np.abs(out - ref)[3:-3, 3:-3].max() < 1e-4
+
+
+def test_ade150_logits_are_a_4x_knot_grid(samples_dir: Path, models_dir: Path) -> None:
+    """The 513x513 output is an align-corners 4x bilinear upsampling of its every-4th-pixel knots, so
+    reading only those loses nothing; predict on the knots equals the dense computation."""
+    from inference_server.inference import registry
+
+    net = api.load_model(SEG150, models_dir)
+    assert isinstance(net, DeepLabV3) and net.stride == LOGIT_STRIDE == 4
+    rgb = _rgb(samples_dir / "ade_val_00000001_rgb.jpg")
+    dense, _, valid, st = net.network_output(rgb, stride=1, flip=False)
+    assert st == 1 and valid == (513, 513) and dense.shape == (513, 513, 151)
+    knots = dense[::4, ::4]
+    assert np.abs(_dense(knots, 513, 513, 4, (513, 513)) - dense).max() < 1e-3
+    flip1 = net.network_output(rgb, stride=1)[0]
+    flip4, lab4, valid4, st4 = net.network_output(rgb)
+    assert st4 == 4 and valid4 == valid and np.allclose(flip4, flip1[::4, ::4], atol=1e-4)
+    h, w = rgb.shape[:2]
+    truth = _dense(flip1, h, w, 1, valid).argmax(-1)
+    seg = net.predict(rgb)
+    assert (seg.labels == truth).mean() > 0.998
+    # a plain (stride 1, nearest) instance is still available for the PLAIN benchmark row
+    plain = DeepLabV3(registry.file_path(SEG150, models_dir), SEG150, seg.names, flip=False, upsample="nearest")
+    assert plain.network_output(rgb)[3] == 1
 
 
 def test_pydnet_hot_spot_removed() -> None:

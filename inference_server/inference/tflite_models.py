@@ -9,9 +9,10 @@ ground-truth samples with ``benchmarks/bench_quality.py``:
   2:1 street frame squashes cars and road into shapes the network never saw.
   The ADE20K-32 file letterboxes at every aspect (better on the ADE val images too, as MODEL.md found).
 * DeepLab ADE20K-150: logits of the photo and of its mirror image are averaged (``flip=True``).
-* Going back to the photo's size: labels = argmax of bilinearly interpolated logits, evaluated only among
-  the labels of the four neighbouring network pixels (exact wherever those agree, which is almost
-  everywhere); confidence = the network-resolution softmax maximum, interpolated bilinearly.
+* Going back to the photo's size: the 513x513 logits are themselves a 4x bilinear upsampling of a
+  129x129 grid, so only those knots are read (``LOGIT_STRIDE``); labels = argmax of the bilinearly
+  interpolated logits, evaluated among the labels of the cell's four knots (exact wherever those agree,
+  which is almost everywhere); confidence = the softmax maximum on the knots, interpolated bilinearly.
 * PyDNet: stretched to 640x448 (as its app does; letterboxing was better on one KITTI frame and much
   worse on the other), the finest output selected by tensor NAME, the known hot spot near pixel (10, 12)
   removed by a local median, values clipped to the 1..99th percentiles, and its mirror image averaged in
@@ -89,41 +90,79 @@ def _taps(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return i0, i1, (s - i0).astype(np.float32)
 
 
-def upsample_labels(logits: np.ndarray | None, labels: np.ndarray, h: int, w: int,
-                    mode: str = "bilinear") -> np.ndarray:
-    """Labels at (h, w) from network-resolution ``logits`` (H, W, C) and their argmax ``labels`` (H, W).
+def _cell_taps(n_valid: int, n_out: int, stride: int, n_grid: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per output pixel along one axis: the grid cell (left/top knot, 0..n_grid-2) and the weight of the
+    next knot. Output pixel k sits at network pixel (k + 0.5) * n_valid / n_out - 0.5 (half-pixel centres,
+    clamped to the valid region), i.e. at grid coordinate that / ``stride``."""
+    u = np.clip((np.arange(n_out) + 0.5) * (n_valid / n_out) - 0.5, 0.0, n_valid - 1) / stride
+    i0 = np.minimum(np.floor(u).astype(np.intp), n_grid - 2)
+    return i0, (u - i0).astype(np.float32)
 
-    "nearest": the label of the nearest network pixel. "bilinear": the argmax of bilinearly interpolated
-    logits among the labels of the 4 neighbouring network pixels, so only boundary pixels cost more than
-    a gather (151 channels at 2 MP would be 1.2 GB of floats).
+
+def _at_least_two(a: np.ndarray) -> np.ndarray:
+    """Repeat the edge row/column of a grid with a single one (a 1-pixel-high photo), so every pixel has a cell."""
+    if a.shape[0] < 2:
+        a = np.concatenate([a, a], axis=0)
+    if a.shape[1] < 2:
+        a = np.concatenate([a, a], axis=1)
+    return a
+
+
+def upsample_labels(logits: np.ndarray | None, labels: np.ndarray, h: int, w: int,
+                    mode: str = "bilinear", *, stride: int = 1,
+                    valid: tuple[int, int] | None = None) -> np.ndarray:
+    """Labels at (h, w) from grid ``logits`` (H, W, C) and their argmax ``labels`` (H, W).
+
+    The grid's knots are every ``stride``-th pixel of a network output whose photo region is ``valid``
+    = (vh, vw) network pixels (default: the grid spans exactly the region). "nearest": the label of the
+    nearest knot. "bilinear": the argmax of the bilinearly interpolated logits among the labels of the
+    cell's 4 knots. Where the 4 knots agree that is exact (an interpolation of non-negative differences
+    stays non-negative) and costs one gather; only pixels of boundary cells are evaluated, from a small
+    per-cell table of the 4 candidates' logits (no dense C-channel upsampling, which at 2 MP would be
+    1.2 GB of floats).
     """
     H, W = labels.shape
-    y0, y1, wy = _taps(H, h)
-    x0, x1, wx = _taps(W, w)
+    vh, vw = valid if valid is not None else ((H - 1) * stride + 1, (W - 1) * stride + 1)
+    lab = _at_least_two(np.asarray(labels, dtype=np.int32))
+    H, W = lab.shape
+    i0, wy = _cell_taps(vh, h, stride, H)
+    j0, wx = _cell_taps(vw, w, stride, W)
     if mode == "nearest":
-        yn = np.where(wy >= 0.5, y1, y0)
-        xn = np.where(wx >= 0.5, x1, x0)
-        return labels[yn[:, None], xn[None, :]].astype(np.int32)
-    corners = [(y0, x0), (y0, x1), (y1, x0), (y1, x1)]
-    lab = [labels[yy[:, None], xx[None, :]] for yy, xx in corners]
-    out = lab[0].astype(np.int32)
-    edge = (lab[0] != lab[1]) | (lab[0] != lab[2]) | (lab[0] != lab[3])
-    if logits is None or not edge.any():
-        return out
-    r, c = np.nonzero(edge)
-    ry0, ry1, rwy = y0[r], y1[r], wy[r]
-    cx0, cx1, cwx = x0[c], x1[c], wx[c]
-    weights = [(1 - rwy) * (1 - cwx), (1 - rwy) * cwx, rwy * (1 - cwx), rwy * cwx]
-    idx = [(ry0, cx0), (ry0, cx1), (ry1, cx0), (ry1, cx1)]
-    best = np.full(r.size, -np.inf, np.float32)
-    best_label = out[r, c].copy()
-    for cand in (lb[r, c] for lb in lab):
-        val = sum(wt * logits[yy, xx, cand] for wt, (yy, xx) in zip(weights, idx, strict=True))
-        better = val > best
-        best = np.where(better, val, best)
-        best_label = np.where(better, cand, best_label)
-    out[r, c] = best_label
+        return lab[i0 + (wy >= 0.5)][:, j0 + (wx >= 0.5)]
+    a, b, c, d = lab[:-1, :-1], lab[:-1, 1:], lab[1:, :-1], lab[1:, 1:]
+    agree = (a == b) & (a == c) & (a == d)
+    if logits is None or agree.all():
+        return a[i0][:, j0]
+    out = np.where(agree, a, -1)[i0][:, j0]
+    r, q = np.nonzero(out < 0)
+    # table per boundary cell: candidate k (its 4 knot labels) x knot n (its logits at the 4 knots)
+    cell_id = np.full(agree.shape, -1, np.intp)
+    ei, ej = np.nonzero(~agree)
+    cell_id[ei, ej] = np.arange(ei.size)
+    cand = np.stack([a[ei, ej], b[ei, ej], c[ei, ej], d[ei, ej]], axis=1)  # (n, 4)
+    lg = _at_least_two(np.asarray(logits))
+    knots = [(ei, ej), (ei, ej + 1), (ei + 1, ej), (ei + 1, ej + 1)]
+    table = np.stack([lg[y[:, None], x[:, None], cand] for y, x in knots], axis=2)  # (n, 4 cand, 4 knots)
+    ty, tx = wy[r], wx[q]
+    weights = np.stack([(1 - ty) * (1 - tx), (1 - ty) * tx, ty * (1 - tx), ty * tx], axis=1)  # (p, 4)
+    cells = cell_id[i0[r], j0[q]]
+    vals = np.einsum("pkn,pn->pk", table[cells], weights)
+    out[r, q] = cand[cells, vals.argmax(axis=1)]  # first maximum wins, as in the knots' order a, b, c, d
     return out
+
+
+def upsample_float(grid: np.ndarray, h: int, w: int, *, stride: int = 1,
+                   valid: tuple[int, int] | None = None) -> np.ndarray:
+    """Bilinear (h, w) float32 map from a 2-D grid with the geometry of ``upsample_labels`` (PIL 'F' resize
+    of the matching source box; edges are clamped by PIL's weight normalisation)."""
+    from PIL import Image
+
+    H, W = grid.shape
+    vh, vw = valid if valid is not None else ((H - 1) * stride + 1, (W - 1) * stride + 1)
+    x0 = y0 = 0.5 - 0.5 / stride  # PIL: source pixel k is centred at k + 0.5
+    box = (x0, y0, x0 + vw / stride, y0 + vh / stride)
+    im = Image.fromarray(np.ascontiguousarray(grid, dtype=np.float32), mode="F")
+    return np.asarray(im.resize((w, h), Image.Resampling.BILINEAR, box=box))
 
 
 class _Lite:
@@ -166,6 +205,13 @@ def _fit(h: int, w: int, size_h: int, size_w: int, resize: str) -> tuple[int, in
     return max(1, round(h * s)), max(1, round(w * s)), True
 
 
+#: The ADE20K-150 file's 513x513 logits are an align-corners bilinear 4x upsampling of the decoder's
+#: 129x129 output (the graph's last op; checked by a test): every 4th row and column IS the network's
+#: result and the rest is interpolation. Post-processing reads only those knots, 16x fewer floats to copy,
+#: mirror-average and soft-max, with the same result.
+LOGIT_STRIDE = 4
+
+
 class DeepLabV3:
     """DeepLabv3 MobileNetV2 TFLite: the float-logit ADE20K-150 file or the uint8 ArgMax ADE20K-32 file.
 
@@ -182,6 +228,8 @@ class DeepLabV3:
         self.resize = resize
         self.flip = (not self.quantized) if flip is None else bool(flip)
         self.upsample = upsample
+        aligned = (self.net.in_h - 1) % LOGIT_STRIDE == 0 and (self.net.in_w - 1) % LOGIT_STRIDE == 0
+        self.stride = LOGIT_STRIDE if aligned and not self.quantized else 1
         self.timings: dict[str, float] = {}
 
     def _input(self, small: np.ndarray, vh: int, vw: int) -> np.ndarray:
@@ -194,25 +242,33 @@ class DeepLabV3:
             x[0, :vh, :vw] = small.astype(np.float32) / 127.5 - 1.0
         return x
 
-    def network_output(self, rgb: np.ndarray, *, flip: bool | None = None,
-                       resize: str | None = None) -> tuple[np.ndarray | None, np.ndarray]:
-        """(logits (vh, vw, C) or None, labels (vh, vw)) over the photo's valid region at network size."""
+    def network_output(self, rgb: np.ndarray, *, flip: bool | None = None, resize: str | None = None,
+                       stride: int | None = None) -> tuple[np.ndarray | None, np.ndarray, tuple[int, int], int]:
+        """(logits (gh, gw, C) or None, labels (gh, gw), valid (vh, vw), stride) of the photo.
+
+        The photo covers ``valid`` network pixels (the rest is letterbox padding); logits and labels are
+        on every ``stride``-th network pixel from 0 through the first knot at or past the valid edge
+        (``stride`` 1: every pixel; default: ``LOGIT_STRIDE`` for the logit model, where nothing is lost).
+        """
         a = as_rgb_uint8(rgb)
         h, w = a.shape[:2]
         flip = self.flip if flip is None else flip
+        st = (self.stride if self.upsample != "nearest" else 1) if stride is None else stride
         vh, vw, _ = _fit(h, w, self.net.in_h, self.net.in_w, resize or self.resize)
+        gh, gw = -(-(vh - 1) // st) + 1, -(-(vw - 1) // st) + 1
+        rows, cols = slice(0, (gh - 1) * st + 1, st), slice(0, (gw - 1) * st + 1, st)
         small = resize_rgb(a, vw, vh)
-        out = self.net.run(self._input(small, vh, vw), take=lambda v: v[0, :vh, :vw].copy())
+        out = self.net.run(self._input(small, vh, vw), take=lambda v: v[0, rows, cols].copy())
         if self.quantized:  # ArgMax output: no scores, so no averaging with the mirror image
-            return None, out.astype(np.int32)
+            return None, out.astype(np.int32), (vh, vw), st
         if flip:  # the mirror of the resized image: resizing commutes with a horizontal flip
-
-            def add_mirrored(v: np.ndarray) -> np.ndarray:
-                return np.add(out, v[0, :vh, :vw][:, ::-1], out=out)
-
-            self.net.run(self._input(small[:, ::-1], vh, vw), take=add_mirrored)
+            # knot j (network column j * st) of the photo is column vw - 1 - j * st of the mirror's dense
+            # output (exact; a knot past the valid edge takes the mirror's column 0)
+            mcols = np.maximum(vw - 1 - st * np.arange(gw), 0)
+            mirror = self.net.run(self._input(small[:, ::-1], vh, vw), take=lambda v: v[0, rows][:, mcols])
+            out += mirror
             out *= 0.5
-        return out, out.argmax(-1).astype(np.int32)
+        return out, out.argmax(-1).astype(np.int32), (vh, vw), st
 
     def predict(self, rgb: np.ndarray, *, flip: bool | None = None) -> Segmentation:
         """Segment an RGB uint8 image; ``flip`` overrides the model's mirror averaging for this call."""
@@ -221,16 +277,14 @@ class DeepLabV3:
         a = as_rgb_uint8(rgb)
         h, w = a.shape[:2]
         t0 = time.perf_counter()
-        logits, small = self.network_output(a, flip=flip)
+        logits, small, valid, st = self.network_output(a, flip=flip)
         t1 = time.perf_counter()
-        labels = upsample_labels(logits, small, h, w, self.upsample)
+        labels = upsample_labels(logits, small, h, w, self.upsample, stride=st, valid=valid)
         conf = None
         if logits is not None:
-            # Softmax probability of the argmax class, on every 2nd row and column: the logits are a
-            # bilinear upsampling of a 1/16 grid inside the network, so this loses nothing visible.
-            sub = logits[::2, ::2]
-            p = 1.0 / np.exp(sub - sub.max(-1, keepdims=True)).sum(-1)
-            conf = np.clip(resize_float(p, w, h), 0.0, 1.0)
+            # softmax probability of the winning class on the knots, interpolated bilinearly
+            p = 1.0 / np.exp(logits - logits.max(-1, keepdims=True)).sum(-1)
+            conf = np.clip(upsample_float(_at_least_two(p), h, w, stride=st, valid=valid), 0.0, 1.0)
         self.timings = {"network": t1 - t0, "upsample": time.perf_counter() - t1}
         return Segmentation(labels=labels, names=list(self.names), model=self.model_id, confidence=conf)
 
