@@ -641,22 +641,32 @@ class Server:
         progress = self._progress(job)
         options = self.pipeline.make_options(_recursion(req), dict(req.get("options") or {}))
         self._check(job)
-        t = time.perf_counter()
-        progress("analysis", 0.0)
-        scene = self.pipeline.analyse(photo, seg, depth, options, focal_px=_num(req, "focal_px"),
-                                      fov_deg=_num(req, "fov_deg"), progress=progress, resegment=resegment)
-        timings["analysis"] = time.perf_counter() - t
-        self._check(job)
-        t = time.perf_counter()
-        progress("write", 0.0)
         # A regenerate writes where the analyze it refers to wrote, unless told otherwise.
         out_dir = Path(req.get("out_dir") or ctx.get("out_dir") or self.cache.out_dir_for(ctx["sha256"][:16]))
         out_dir = out_dir.expanduser()
         ctx = {**ctx, "out_dir": str(out_dir)}
-        files = write_outputs(out_dir, photo, seg, depth, scene, ctx["key"])
+        # The image files depend on the network output only: encode them on a second thread while the
+        # analysis runs (PNG encoding and numpy release the GIL), and wait for them before answering,
+        # so every file named in the result exists when the client reads it.
+        images = _Background(write_network_outputs, out_dir, photo, seg, depth, ctx["key"])
+        t = time.perf_counter()
+        try:
+            progress("analysis", 0.0)
+            scene = self.pipeline.analyse(photo, seg, depth, options, focal_px=_num(req, "focal_px"),
+                                          fov_deg=_num(req, "fov_deg"), progress=progress, resegment=resegment)
+            timings["analysis"] = time.perf_counter() - t
+            self._check(job)
+        except BaseException:
+            images.join(raise_error=False)  # the next job must not race this one's files
+            raise
+        t = time.perf_counter()
+        images.join()
+        progress("write", 0.0)
+        files = write_outputs(out_dir, photo, seg, depth, scene, ctx["key"])  # images are fresh: scene.json
         if out_dir.parent == self.cache.out_root:
             self.cache.touch_out_dir(out_dir)
         timings["write"] = time.perf_counter() - t
+        timings["images"] = images.seconds
         timings["total"] = time.perf_counter() - t0
         progress("done", 1.0)
         self._remember(job.id, ctx)
@@ -668,6 +678,65 @@ class Server:
         self._done["sha:" + ctx["sha256"]] = ctx
         while len(self._done) > 256:
             self._done.popitem(last=False)
+
+
+_FILE_NAMES = {"preview": "preview.png", "labels": "labels.png", "label_names": "labels.json",
+               "confidence": "confidence.png", "depth": "depth.npy", "depth_preview": "depth_preview.png",
+               "scene_json": "scene.json"}
+
+
+class _Background:
+    """``fn(*args)`` on a daemon thread; ``join()`` waits and re-raises its exception; ``seconds`` = its time."""
+
+    def __init__(self, fn: Callable[..., Any], *args: Any) -> None:
+        self.seconds = 0.0
+        self._error: BaseException | None = None
+
+        def run() -> None:
+            t = time.perf_counter()
+            try:
+                fn(*args)
+            except BaseException as exc:  # noqa: BLE001 - handed to the joining thread
+                self._error = exc
+            self.seconds = time.perf_counter() - t
+
+        self._thread = threading.Thread(target=run, name="img2maya-images", daemon=True)
+        self._thread.start()
+
+    def join(self, raise_error: bool = True) -> None:
+        self._thread.join()
+        if self._error is not None and raise_error:
+            error, self._error = self._error, None
+            raise error
+
+
+def _output_files(out_dir: Path, seg: Any, depth: Any) -> dict[str, str | None]:
+    files: dict[str, str | None] = {k: str(out_dir / v) for k, v in _FILE_NAMES.items()}
+    if seg.confidence is None:
+        files["confidence"] = None
+    if depth is None:
+        files["depth"] = files["depth_preview"] = None
+    return files
+
+
+def write_network_outputs(out_dir: Path, photo: Any, seg: Any, depth: Any, key: str) -> bool:
+    """Write the image files of ``write_outputs`` unless ``out_dir`` already holds them for ``key``
+    (a regenerate); True when written."""
+    from .scene import atomic_write_bytes
+
+    files = _output_files(out_dir, seg, depth)
+    marker = out_dir / ".key"
+    try:
+        fresh = marker.read_text(encoding="utf-8").strip() == key and all(
+            os.path.exists(p) for k, p in files.items() if p and k != "scene_json")
+    except OSError:
+        fresh = False
+    if fresh:
+        return False
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _write_images(out_dir, _FILE_NAMES, photo, seg, depth)
+    atomic_write_bytes(marker, key.encode("ascii"))
+    return True
 
 
 def write_outputs(out_dir: Path, photo: Any, seg: Any, depth: Any, scene: dict[str, Any],
@@ -682,26 +751,10 @@ def write_outputs(out_dir: Path, photo: Any, seg: Any, depth: Any, scene: dict[s
     from .scene import atomic_write_bytes
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    names = {"preview": "preview.png", "labels": "labels.png", "label_names": "labels.json",
-             "confidence": "confidence.png", "depth": "depth.npy", "depth_preview": "depth_preview.png",
-             "scene_json": "scene.json"}
-    files: dict[str, str | None] = {k: str(out_dir / v) for k, v in names.items()}
-    if seg.confidence is None:
-        files["confidence"] = None
-    if depth is None:
-        files["depth"] = files["depth_preview"] = None
-    marker = out_dir / ".key"
-    try:
-        fresh = marker.read_text(encoding="utf-8").strip() == key and all(
-            os.path.exists(p) for k, p in files.items() if p and k != "scene_json")
-    except OSError:
-        fresh = False
-    if not fresh:
-        _write_images(out_dir, names, photo, seg, depth)
-        atomic_write_bytes(marker, key.encode("ascii"))
+    write_network_outputs(out_dir, photo, seg, depth, key)
     text = json.dumps(scene, indent=1, allow_nan=False, default=_json_default)
-    atomic_write_bytes(out_dir / names["scene_json"], text.encode("utf-8"))
-    return files
+    atomic_write_bytes(out_dir / _FILE_NAMES["scene_json"], text.encode("utf-8"))
+    return _output_files(out_dir, seg, depth)
 
 
 def _write_images(out_dir: Path, names: dict[str, str], photo: Any, seg: Any, depth: Any) -> None:
@@ -718,15 +771,15 @@ def _write_images(out_dir: Path, names: dict[str, str], photo: Any, seg: Any, de
         atomic_write_bytes(out_dir / name, buf.getvalue())
 
     labels = np.asarray(seg.labels)
-    ids = np.clip(labels, 0, None).astype(np.int64)
     # A fixed pseudo-random colour per class id (golden-ratio hue walk): stable across photos.
-    n = int(ids.max()) + 1 if ids.size else 1
-    k = np.arange(n)
-    palette = np.stack([(k * 97 + 40) % 256, (k * 57 + 120) % 256, (k * 151 + 200) % 256], axis=1)
-    colours = palette[ids].astype(np.uint16)
+    n = int(labels.max()) + 1 if labels.size else 1
+    k = np.arange(max(n, 1))
+    palette = np.stack([(k * 97 + 40) % 256, (k * 57 + 120) % 256, (k * 151 + 200) % 256], axis=1).astype(np.uint16)
+    colours = palette[np.clip(labels, 0, None)]  # uint16: the sum with the photo below cannot overflow
     rgb = np.asarray(photo.rgb)
     if rgb.shape[:2] == labels.shape:
-        colours = (colours + rgb.astype(np.uint16)) // 2
+        colours += rgb[:, :, :3]
+        colours >>= 1
     png(names["preview"], Image.fromarray(colours.astype(np.uint8), "RGB"))
     png(names["labels"], Image.fromarray(np.clip(labels, 0, 65535).astype(np.uint16)))
     atomic_write_bytes(out_dir / names["label_names"],
@@ -745,7 +798,8 @@ def _write_images(out_dir: Path, names: dict[str, str], photo: Any, seg: Any, de
             v = d[valid]
             if depth.kind == "disparity":
                 v = 1.0 / np.maximum(v, 1e-6)
-            lo, hi = float(np.percentile(v, 1)), float(np.percentile(v, 99))
+            sample = v[:: max(1, v.size // 250_000)]  # the 1st/99th percentiles of a preview: a sample will do
+            lo, hi = (float(q) for q in np.percentile(sample, (1, 99)))
             near = 1.0 - np.clip((v - lo) / max(hi - lo, 1e-6), 0, 1)
             view[valid] = (near * 235 + 20).astype(np.uint8)
         png(names["depth_preview"], Image.fromarray(view, "L"))

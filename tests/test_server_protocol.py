@@ -352,3 +352,48 @@ def test_a_superseding_regenerate_cancels_the_older_ones(tmp_path: Path) -> None
         assert [m["type"] for m in before if m["id"] == "b"][-1] == "result"  # analyze is never superseded
     finally:
         assert w.close() == 0
+
+
+def test_image_files_are_written_beside_the_analysis_and_complete_at_the_result(tmp_path: Path) -> None:
+    """The network-output images are encoded on a second thread during the analysis; the result waits for
+    them (every named file exists and decodes), and a failure there is an error reply, not a hang."""
+    import io
+    import json
+
+    import numpy as np
+    from PIL import Image
+    from test_server_support import FakePipeline
+
+    from inference_server.cache import NetworkCache
+    from inference_server.server import Server
+
+    out = io.StringIO()
+    server = Server(pipeline=FakePipeline(), cache=NetworkCache(tmp_path / "cache"), out=out)
+    photo = make_photo(tmp_path / "p.png")
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("x")
+    server.handle_line(json.dumps({"id": 1, "type": "analyze", "photo": str(photo)}))
+    server.handle_line(json.dumps({"id": 2, "type": "analyze", "photo": str(photo), "out_dir": str(blocker)}))
+    server.handle_line(json.dumps({"id": 3, "type": "regenerate", "ref": 1}))
+
+    def replies() -> dict[int, dict]:
+        return {m["id"]: m for m in map(json.loads, out.getvalue().splitlines())
+                if m["type"] in ("result", "error")}
+
+    deadline = time.monotonic() + 20
+    while len(replies()) < 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    server.handle_line('{"id": 9, "type": "shutdown"}')
+    got = replies()
+    assert got[1]["type"] == "result" and got[3]["type"] == "result"
+    assert got[2]["type"] == "error" and got[2]["code"] == "internal"
+    files = got[1]["files"]
+    rgb = np.asarray(Image.open(photo).convert("RGB")).astype(np.int64)
+    with Image.open(files["preview"]) as im:
+        preview = np.asarray(im).astype(np.int64)
+    labels = np.asarray(Image.open(files["labels"])).astype(np.int64)
+    k = labels
+    palette = np.stack([(k * 97 + 40) % 256, (k * 57 + 120) % 256, (k * 151 + 200) % 256], axis=-1)
+    assert np.array_equal(preview, (palette + rgb) // 2)  # labels coloured over the photo
+    assert np.load(files["depth"]).shape == labels.shape
+    assert got[1]["timings"]["images"] > 0 and got[3]["timings"]["images"] < got[1]["timings"]["images"]
