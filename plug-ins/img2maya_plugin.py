@@ -126,3 +126,6 @@ def uninitializePlugin(plugin_obj: Any) -> None:
     from img2maya import commands
 
     commands.remove_menu()
+    panel = sys.modules.get("img2maya.panel")  # only if it was ever opened: batch never imports Qt
+    if panel is not None:
+        panel.close()  # the dock goes, and so does its server subprocess

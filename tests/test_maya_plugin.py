@@ -142,13 +142,22 @@ def test_command_flag_errors(fake_maya, tmp_path):
         cmds.unloadPlugin("img2maya_plugin")
 
 
-def test_show_without_panel_is_a_clear_error(fake_maya):
-    import img2maya
+def test_unloading_the_plugin_closes_an_open_panel(fake_maya, monkeypatch):
+    import types
 
-    if (ROOT / "scripts" / "img2maya" / "panel.py").exists():
-        pytest.skip("the panel exists in this checkout")
-    with pytest.raises(ImportError, match="panel"):
-        img2maya.show()
+    from maya import cmds
+
+    closed = []
+    fake_panel = types.ModuleType("img2maya.panel")
+    fake_panel.close = lambda: closed.append(True)  # type: ignore[attr-defined]
+    cmds.loadPlugin(str(PLUGIN))
+    monkeypatch.delitem(sys.modules, "img2maya.panel", raising=False)
+    cmds.unloadPlugin("img2maya_plugin")  # never opened: nothing imported, nothing closed
+    assert closed == [] and "img2maya.panel" not in sys.modules
+    cmds.loadPlugin(str(PLUGIN))
+    monkeypatch.setitem(sys.modules, "img2maya.panel", fake_panel)
+    cmds.unloadPlugin("img2maya_plugin")
+    assert closed == [True]
 
 
 def test_mypy_passes_over_the_maya_side():
