@@ -173,6 +173,7 @@ class State:
         self.ui: dict[str, str] = {}
         self.option_vars: dict[str, Any] = {}  # Maya preferences (optionVar)
         self.mel_history: list[str] = []
+        self.shading: dict[str, Node] = {}  # shape name -> its shading group (they are exclusive)
         self.fail_on: dict[str, Exception] = {}  # command name -> exception to raise (tests)
         self.fail_after: dict[str, int] = {}  # command name -> calls that succeed before fail_on applies
         for cam in ("persp", "top", "front", "side"):
@@ -263,29 +264,41 @@ class State:
             raise ValueError(f"fake maya: No object matches name: {plug} ({node.type} has no {base})")
         return node, base
 
-    def delete_node(self, node: Node) -> None:
+    def delete_node(self, node: Node, prune: bool = True) -> None:
+        """Remove `node` and its descendants; prune=False leaves dangling connections to a later
+        prune_connections() (one pass for a batch)."""
         if node.name not in self.nodes:
             return
-        for d in self.descendants(node) + [node]:
-            self.nodes.pop(d.name, None)
-            for s in self.nodes.values():
-                s.members.pop(d.name, None)
+        dead = {d.name for d in self.descendants(node) + [node]}
+        for name in dead:
+            self.nodes.pop(name, None)
+            self.shading.pop(name, None)
+        for s in self.nodes.values():
+            if s.members and not dead.isdisjoint(s.members):
+                for name in dead.intersection(s.members):
+                    s.members.pop(name, None)
         if node.parent is not None:
             node.parent.children.remove(node)
-        gone = set(self.nodes)
+        if prune:
+            self.prune_connections()
+
+    def prune_connections(self) -> None:
+        """Forget connections to nodes that no longer exist."""
+        alive = self.nodes
         self.connections = [(a, b) for a, b in self.connections
-                            if a.split(".")[0] in gone and b.split(".")[0] in gone]
+                            if a.split(".")[0] in alive and b.split(".")[0] in alive]
 
     def assign(self, sg: Node, items: list[str]) -> None:
         """forceElement: the objects' shapes leave every other shading group and join `sg`."""
-        groups = [n for n in self.nodes.values() if n.type == "shadingEngine"]
         for item in items:
             node = self.node(item)
             targets = self.shapes(node) if node.type == "transform" else [node]
             for shape in targets:
-                for other in groups:
-                    other.members.pop(shape.name, None)
+                old = self.shading.get(shape.name)  # every shape enters a shading group through here
+                if old is not None and old is not sg:
+                    old.members.pop(shape.name, None)
                 sg.members[shape.name] = None
+                self.shading[shape.name] = sg
 
 
 STATE = State()

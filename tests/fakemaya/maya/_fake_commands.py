@@ -502,7 +502,8 @@ def delete(st: State, *objs: str, **flags: Any) -> None:
         raise RuntimeError("fake maya: delete: nothing to delete (the selection is not modelled)")
     nodes = [st.node(o) for o in objs]
     for n in nodes:
-        st.delete_node(n)
+        st.delete_node(n, prune=False)
+    st.prune_connections()
 
 
 # ----------------------------------------------------------------------------- session
