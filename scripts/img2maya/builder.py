@@ -292,7 +292,7 @@ class _Build:
                 raise RuntimeError(f"img2maya: duplicating {groups[0]} made no shading group")
             groups.extend(copies)
         pairs = cmds.listConnections(*[g + ".surfaceShader" for g in groups], source=True, destination=False,
-                                     connections=True)
+                                     connections=True) or []
         shader_of = {str(pairs[i]).split(".")[0]: str(pairs[i + 1]) for i in range(0, len(pairs), 2)}
         made = []
         for i, color in enumerate(colours):

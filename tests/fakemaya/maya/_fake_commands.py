@@ -356,7 +356,7 @@ def _membership_connections(st: State) -> list[tuple[str, str]]:
 
 def listConnections(st: State, *items: str, source: bool = True, destination: bool = True, plugs: bool = False,
                     connections: bool = False, type: str | None = None, shapes: bool = False,  # noqa: A002
-                    **flags: Any) -> list[str]:
+                    **flags: Any) -> list[str] | None:
     """Like Maya: for each item (a node, a plug, or an array plug meaning all its elements) in turn,
     its connections, to nodes of `type` only when given; a shape on the other side is named by its
     transform unless `shapes`; with `connections` each is a pair [plug on the item, other node (or
@@ -395,7 +395,7 @@ def listConnections(st: State, *items: str, source: bool = True, destination: bo
                         out.append(other_node.parent.name)
                     else:
                         out.append(other_node.name)
-    return out
+    return out or None  # Maya returns None, not [], when nothing matches
 
 
 def xform(st: State, *objs: str, query: bool = False, translation: Any = None, rotation: Any = None,
