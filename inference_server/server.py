@@ -145,6 +145,23 @@ class RealPipeline:
 
         return resegment
 
+    def warm_up(self) -> None:
+        """Load the default networks and run each once on a small grey image, so the first photo pays
+        neither the load nor LiteRT's first-run set-up (XNNPACK packs its weights on the first invoke).
+        Errors are left for the first analyze to report (e.g. model files not installed)."""
+        import numpy as np
+
+        from .inference import api
+
+        grey = np.full((64, 64, 3), 128, np.uint8)
+        seg, depth = self.default_models()
+        for model in (seg, depth):
+            if model is None or not api.available(model, self.models_dir):
+                continue
+            net = api.load_model(model, self.models_dir)
+            one_pass = {"flip": False} if model == seg and hasattr(net, "network_output") else {}
+            net.predict(grey, **one_pass)
+
     def models(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         try:
@@ -877,6 +894,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(default: $IMG2MAYA_CACHE, else ~/.cache/img2maya)")
     parser.add_argument("--cache-size-mb", type=int, default=None,
                         help="cache size cap in MB, least recently used evicted first (default 2048)")
+    parser.add_argument("--no-warm-up", dest="warm_up", action="store_false",
+                        help="do not load and warm the default networks in the background at start")
     parser.add_argument("--pipeline", default=None, help=argparse.SUPPRESS)
 
 
@@ -895,7 +914,27 @@ def run(args: argparse.Namespace) -> int:
     server = Server(pipeline=pipeline, cache=cache, models_dir=args.models_dir, out=proto_out)
     print(f"img2maya inference server {__version__} ready (pid {os.getpid()}, cache {cache.root})",
           file=sys.stderr, flush=True)
+    if getattr(args, "warm_up", True) and isinstance(pipeline, RealPipeline):
+        start_warm_up(pipeline)
     return server.serve(sys.stdin.buffer)
+
+
+def start_warm_up(pipeline: RealPipeline) -> threading.Thread:
+    """``pipeline.warm_up()`` on a daemon thread (requests are served meanwhile; a job that needs a
+    network still loading waits for it on the model cache's lock)."""
+
+    def run() -> None:
+        t = time.perf_counter()
+        try:
+            pipeline.warm_up()
+        except Exception as exc:  # noqa: BLE001 - the first analyze reports it properly
+            print(f"img2maya serve: warm-up skipped: {_one_line(exc)}", file=sys.stderr, flush=True)
+            return
+        print(f"img2maya serve: networks warm in {time.perf_counter() - t:.2f} s", file=sys.stderr, flush=True)
+
+    thread = threading.Thread(target=run, name="img2maya-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def _claim_stdout() -> IO[str]:

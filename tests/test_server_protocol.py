@@ -397,3 +397,17 @@ def test_image_files_are_written_beside_the_analysis_and_complete_at_the_result(
     assert np.array_equal(preview, (palette + rgb) // 2)  # labels coloured over the photo
     assert np.load(files["depth"]).shape == labels.shape
     assert got[1]["timings"]["images"] > 0 and got[3]["timings"]["images"] < got[1]["timings"]["images"]
+
+
+def test_warm_up_loads_the_default_networks_in_the_background(tmp_path: Path, models_dir: Path) -> None:
+    """`img2maya serve` warms the default networks on a thread; a missing model is skipped quietly."""
+    from inference_server.inference import api
+    from inference_server.server import RealPipeline, start_warm_up
+
+    api.clear_cache()
+    start_warm_up(RealPipeline(str(models_dir))).join(timeout=120)
+    seg, depth = api.DEFAULT_SEG, api.DEFAULT_DEPTH
+    assert {(seg, str((models_dir / seg).resolve())), (depth, str((models_dir / depth).resolve()))} <= set(api._CACHE)
+    api.clear_cache()
+    start_warm_up(RealPipeline(str(tmp_path / "no_models"))).join(timeout=30)
+    assert api._CACHE == {}
