@@ -28,6 +28,7 @@ from . import recursion as rec
 from .boxes import Box, box_intersection, cover_bbox, fit_box, percentiles
 from .camera import Intrinsics, backproject, matrix_to_euler_xyz, maya_film
 from .color import COLOR_STATS, linear_to_srgb
+from .depth_calib import DepthCalibration, calibrate_depth_map
 from .ground import PlaneFit, Pose, angles_from_normal, fit_plane, pose_from_angles
 from .instances import (
     auto_min_area,
@@ -289,6 +290,11 @@ class SceneEngine:
             self.depth = None
         if self.depth is None and "depth has no valid" not in " ".join(self.warnings):
             self.warnings.append("no depth: objects placed from class size priors")
+        self.calib: DepthCalibration | None = None  # relative depth made metric by the ground (depth_calib.py)
+        if self.depth is not None and self.options.depth_kind != "metric":
+            self.depth, self.calib, note = calibrate_depth_map(self.depth, self.labels, self.specs, self.intr.focal_px,
+                                                               self.intr.cx, self.intr.cy, self.options.camera_height_m)
+            self.warnings.append(note)
         self.depth_sigma = 0.0
         if self.depth is not None:
             self.depth, self.depth_sigma = _denoise(self.depth, self.warnings)
@@ -342,7 +348,7 @@ class SceneEngine:
                 if plane is not None:
                     break
         scale = 1.0
-        if self.options.depth_kind != "metric" and self.depth is not None:
+        if self.options.depth_kind != "metric" and self.depth is not None and self.calib is None:
             if plane is not None:
                 scale = self.options.camera_height_m / plane.d
             else:
@@ -823,6 +829,8 @@ class SceneEngine:
         else:
             ground = {"found": False, "method": "prior", "camera_height_m": _r(pose.T[1]), "pitch_deg": 0.0,
                       "roll_deg": 0.0, "scale": _r(scale)}
+        if self.calib is not None:
+            ground.update(method="ground-calibrated", scale=_r(self.calib.scale), depth_calibration=self.calib.record())
         source = dict(self.source)
         source.setdefault("width", full_w)
         source.setdefault("height", full_h)
