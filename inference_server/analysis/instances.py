@@ -170,8 +170,16 @@ def _adopt_orphans(final: np.ndarray, orphan: np.ndarray, passes: int = 8) -> No
         final[ys[done], xs[done]] = got[done]
         ys, xs = ys[~done], xs[~done]
     if len(ys):
-        _, (iy, ix) = ndimage.distance_transform_edt(final < 0, return_indices=True)
-        final[ys, xs] = final[iy[ys, xs], ix[ys, xs]]
+        # Nearest assigned pixel by a distance transform over the leftovers' box (plus a margin),
+        # not the whole crop; the whole crop only when that window holds no assigned pixel.
+        pad = 4 * passes
+        y0, y1 = max(int(ys.min()) - pad, 0), min(int(ys.max()) + pad + 1, h)
+        x0, x1 = max(int(xs.min()) - pad, 0), min(int(xs.max()) + pad + 1, w)
+        win = final[y0:y1, x0:x1]
+        if not (win >= 0).any():
+            y0, y1, x0, x1, win = 0, h, 0, w, final
+        _, (iy, ix) = ndimage.distance_transform_edt(win < 0, return_indices=True)
+        final[ys, xs] = win[iy[ys - y0, xs - x0], ix[ys - y0, xs - x0]]
 
 
 def split_instances(
