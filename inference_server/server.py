@@ -774,18 +774,45 @@ def write_outputs(out_dir: Path, photo: Any, seg: Any, depth: Any, scene: dict[s
     return _output_files(out_dir, seg, depth)
 
 
+def png_bytes(a: Any) -> bytes:
+    """A PNG of a uint8 grey (h, w), uint8 RGB (h, w, 3) or uint16 grey (h, w) array, encoded for speed:
+    the "Sub" filter on every row and zlib level 1 (which releases the GIL). About half of Pillow's time
+    (it tries every filter on every row) for files about 10 % larger."""
+    import struct
+    import zlib
+
+    import numpy as np
+
+    a = np.asarray(a)
+    if a.dtype not in (np.uint8, np.uint16) or not (a.ndim == 2 or (a.ndim == 3 and a.shape[2] == 3)) \
+            or (a.ndim == 3 and a.dtype != np.uint8) or a.size == 0:
+        raise ValueError(f"png_bytes: unsupported array {a.dtype} {a.shape}")
+    h, w = a.shape[:2]
+    channels = 1 if a.ndim == 2 else 3
+    bpp = channels * a.itemsize  # bytes per pixel: the Sub filter's distance
+    rows = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder(">")).view(np.uint8).reshape(h, w * bpp)
+    data = np.empty((h, w * bpp + 1), np.uint8)
+    data[:, 0] = 1  # filter type Sub: each byte minus the byte one pixel to the left (mod 256)
+    data[:, 1:bpp + 1] = rows[:, :bpp]
+    np.subtract(rows[:, bpp:], rows[:, :-bpp], out=data[:, bpp + 1:])
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", w, h, 8 * a.itemsize, 0 if channels == 1 else 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(data.tobytes(), 1))
+            + chunk(b"IEND", b""))
+
+
 def _write_images(out_dir: Path, names: dict[str, str], photo: Any, seg: Any, depth: Any) -> None:
     import io
 
     import numpy as np
-    from PIL import Image
 
     from .scene import atomic_write_bytes
 
-    def png(name: str, image: Image.Image) -> None:
-        buf = io.BytesIO()
-        image.save(buf, format="PNG", compress_level=1)
-        atomic_write_bytes(out_dir / name, buf.getvalue())
+    def png(name: str, a: Any) -> None:
+        atomic_write_bytes(out_dir / name, png_bytes(a))
 
     labels = np.asarray(seg.labels)
     # A fixed pseudo-random colour per class id (golden-ratio hue walk): stable across photos.
@@ -797,13 +824,13 @@ def _write_images(out_dir: Path, names: dict[str, str], photo: Any, seg: Any, de
     if rgb.shape[:2] == labels.shape:
         colours += rgb[:, :, :3]
         colours >>= 1
-    png(names["preview"], Image.fromarray(colours.astype(np.uint8), "RGB"))
-    png(names["labels"], Image.fromarray(np.clip(labels, 0, 65535).astype(np.uint16)))
+    png(names["preview"], colours.astype(np.uint8))
+    png(names["labels"], np.clip(labels, 0, 65535).astype(np.uint16))
     atomic_write_bytes(out_dir / names["label_names"],
                        json.dumps(list(seg.names), ensure_ascii=False).encode("utf-8"))
     if seg.confidence is not None:
         conf = np.nan_to_num(np.asarray(seg.confidence, dtype=np.float32), nan=0.0)
-        png(names["confidence"], Image.fromarray((np.clip(conf, 0, 1) * 255 + 0.5).astype(np.uint8), "L"))
+        png(names["confidence"], (np.clip(conf, 0, 1) * 255 + 0.5).astype(np.uint8))
     if depth is not None:
         d = np.asarray(depth.depth, dtype=np.float32)
         buf = io.BytesIO()
@@ -819,7 +846,7 @@ def _write_images(out_dir: Path, names: dict[str, str], photo: Any, seg: Any, de
             lo, hi = (float(q) for q in np.percentile(sample, (1, 99)))
             near = 1.0 - np.clip((v - lo) / max(hi - lo, 1e-6), 0, 1)
             view[valid] = (near * 235 + 20).astype(np.uint8)
-        png(names["depth_preview"], Image.fromarray(view, "L"))
+        png(names["depth_preview"], view)
 
 
 def _check_job_fields(req: dict[str, Any]) -> None:

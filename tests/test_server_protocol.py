@@ -411,3 +411,24 @@ def test_warm_up_loads_the_default_networks_in_the_background(tmp_path: Path, mo
     api.clear_cache()
     start_warm_up(RealPipeline(str(tmp_path / "no_models"))).join(timeout=30)
     assert api._CACHE == {}
+
+
+@pytest.mark.parametrize("dtype,shape", [("uint8", (37, 53)), ("uint8", (37, 53, 3)), ("uint16", (37, 53)),
+                                         ("uint8", (1, 1)), ("uint16", (5, 1))])
+def test_png_bytes_round_trips_through_pillow(dtype: str, shape: tuple[int, ...]) -> None:
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from inference_server.server import png_bytes
+
+    rng = np.random.default_rng(len(shape) + shape[0])
+    a = rng.integers(0, np.iinfo(dtype).max, size=shape, endpoint=True).astype(dtype)
+    a[0, 0] = np.iinfo(dtype).max  # the Sub filter wraps modulo 256
+    with Image.open(io.BytesIO(png_bytes(a))) as im:
+        im.load()
+        back = np.asarray(im)
+    assert back.shape == a.shape and np.array_equal(back.astype(dtype), a)
+    with pytest.raises(ValueError):
+        png_bytes(np.zeros((4, 4), np.float32))
