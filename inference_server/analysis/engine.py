@@ -50,6 +50,7 @@ NEAR_CLIP_M = 0.05
 MIN_SKY_DISTANCE_M = 100.0
 MAX_MERGE_CANDIDATES = 64  # per class: pairwise box tests beyond this many instances are skipped
 SHARP_EDGES = 0.8
+MAX_SPLIT_PIXELS = 4000  # recursion splits bigger objects on a sparser lattice of their pixels
 MAX_GRID_PIXELS = 640_000  # default analysis grid: ~1000 x 650 whatever the photo's size (docs/SHAPES.md)
 NOISY_DEPTH = 0.005  # relative per-pixel depth noise above which the depth is median-filtered  # edge_sharpness above this: depth from a ray-caster/sensor, not a network
 _NAME_RE = re.compile(r"[^a-z0-9]+")
@@ -746,16 +747,28 @@ class SceneEngine:
     # ---- recursion ----------------------------------------------------------------------------
 
     def _children(self, parent: dict[str, Any], box: Box, spec: ShapeSpec, u: np.ndarray, v: np.ndarray,
-                  d: np.ndarray | None, rgb: np.ndarray, level: int) -> list[dict[str, Any]]:
+                  d: np.ndarray | None, rgb: np.ndarray, level: int, step: int = 1) -> list[dict[str, Any]]:
+        """Children of an object from its pixels (grid coordinates u, v). Pixels on a lattice of
+        spacing `step` stand for step x step pixels each: an object of more than
+        MAX_SPLIT_PIXELS pixels is split on such a lattice (counts, colours, depths and fits from
+        the lattice pixels), so recursion costs O(objects), whatever their size."""
         min_child = max(self.min_area, 16)
-        if len(u) < 4 * min_child:
+        if len(u) * step * step < 4 * min_child:
             return []
-
-        groups, names = self._resegment(u, v, rgb)
+        groups, names = self._resegment(u, v, rgb, step)
+        if groups is None and len(u) > MAX_SPLIT_PIXELS:
+            g = math.ceil(math.sqrt(len(u) / MAX_SPLIT_PIXELS))
+            keep = ((u % (step * g)) == 0) & ((v % (step * g)) == 0)
+            if keep.sum() >= 4 * 16:
+                u, v, rgb = u[keep], v[keep], rgb[keep]
+                d = d[keep] if d is not None else None
+                step *= g
+        weight = step * step  # pixels each lattice pixel stands for
+        lu, lv = (u // step, v // step) if step > 1 else (u, v)  # lattice coordinates: neighbours 1 apart
         if groups is None:
-            k = int(np.clip(len(u) // (8 * min_child), 2, 4))
-            groups = rec.feature_split(u, v, rgb, d, k)
-        pieces = rec.components(u, v, groups, min_child)
+            k = int(np.clip(len(u) * weight // (8 * min_child), 2, 4))
+            groups = rec.feature_split(lu, lv, rgb, d, k)
+        pieces = rec.components(lu, lv, groups, max(1, -(-min_child // weight)))
         if len(pieces) < 2:
             return []
         children = []
@@ -765,30 +778,38 @@ class SceneEngine:
             cspec = self.table.lookup(label) if names is not None else spec
             cu, cv = u[idx], v[idx]
             cd = d[idx] if d is not None else None
-            bbox = np.array([cu.min(), cv.min(), cu.max() + 1, cv.max() + 1])
+            bbox = np.array([cu.min(), cv.min(), min(int(cu.max()) + step, self.w), min(int(cv.max()) + step, self.h)])
             dstats = depth_summary(cd) if cd is not None else np.array([np.nan] * 6 + [0.0])
+            dstats[6] *= weight
             conf = float(np.mean(self.confidence[cv, cu])) if self.confidence is not None else float("nan")
             child = self._common(self.namer.child(parent["name"], j), label, parent["label_id"], cspec,
-                                 pixel_color(rgb[idx], self.ctx.color_stat), len(idx), bbox, dstats, conf)
+                                 pixel_color(rgb[idx], self.ctx.color_stat), len(idx) * weight, bbox, dstats, conf)
+            child["pixels"] = min(child["pixels"], parent["pixels"])
+            child["depth_m"]["valid_pixels"] = min(child["depth_m"]["valid_pixels"], child["pixels"])
             pts, measured = self._world_points(cu, cv, cd, bbox, cspec)
             cbox, source = _child_box(pts, box)
             child["shape"] = cspec.shape if not cspec.flat and cspec.role != "sky" else "cube"
             child["translate"], child["rotate"], child["size"] = _r(cbox.center), [0.0, _r(cbox.yaw), 0.0], _r(cbox.size)
             child["thickness_source"] = source if measured else "prior"
             if level < self.options.recursion:
-                child["children"] = self._children(child, cbox, cspec, cu, cv, cd, rgb[idx], level + 1)
+                child["children"] = self._children(child, cbox, cspec, cu, cv, cd, rgb[idx], level + 1, step)
             children.append(child)
         return children
 
-    def _resegment(self, u: np.ndarray, v: np.ndarray, rgb: np.ndarray) -> tuple[np.ndarray | None, list[str] | None]:
-        """Sub-labels of the object's pixels from the hook (None: use the colour/depth split)."""
+    def _resegment(self, u: np.ndarray, v: np.ndarray, rgb: np.ndarray,
+                   step: int = 1) -> tuple[np.ndarray | None, list[str] | None]:
+        """Sub-labels of the object's pixels from the hook (None: use the colour/depth split).
+        Lattice pixels (`step` > 1) fill their step x step cell of the mask."""
         if self.resegment is None:
             return None, None
         x0, y0 = int(u.min()), int(v.min())
-        hh, ww = int(v.max()) - y0 + 1, int(u.max()) - x0 + 1
+        hh = min(int(v.max()) + step, self.h) - y0
+        ww = min(int(u.max()) + step, self.w) - x0
         crop_rgb = self.rgb[y0:y0 + hh, x0:x0 + ww]
         mask = np.zeros((hh, ww), dtype=bool)
-        mask[v - y0, u - x0] = True
+        for dy in range(step):
+            for dx in range(step):
+                mask[np.minimum(v - y0 + dy, hh - 1), np.minimum(u - x0 + dx, ww - 1)] = True
         try:
             out = self.resegment(crop_rgb, mask)
         except Exception as exc:  # a failing hook must not lose the scene
