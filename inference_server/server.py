@@ -581,19 +581,32 @@ class Server:
         t = time.perf_counter()
         entry = self.cache.get(key)
         cached = entry is not None
+        stored = None
         if entry is not None:
             seg, depth = entry.seg, entry.depth
         else:
             progress("inference", 0.0)
             seg, depth = self.pipeline.infer(photo, seg_model, depth_model, progress, focal_px, fov_deg)
-            # Cached before the cancel check: a finished network output is never thrown away.
-            self.cache.put(key, seg, depth, meta={"photo": str(req["photo"]), "sha256": photo.sha256})
-            self._check(job)
+            # Cached whatever happens next (a finished network output is never thrown away), on a second
+            # thread so that the disk write overlaps the analysis; joined before this job ends.
+            stored = _Background(self.cache.put, key, seg, depth,
+                                 {"photo": str(req["photo"]), "sha256": photo.sha256})
         timings["inference"] = time.perf_counter() - t
-        ctx = {"photo": str(req["photo"]), "key": key, "sha256": photo.sha256, "seg_model": seg_model,
-               "depth_model": depth_model}
-        resegment = self._resegment_memo.recording(key, self.pipeline.resegmenter(seg_model))
-        return self._finish(job, photo, seg, depth, ctx, timings, t0, cached=cached, resegment=resegment)
+        try:
+            self._check(job)
+            ctx = {"photo": str(req["photo"]), "key": key, "sha256": photo.sha256, "seg_model": seg_model,
+                   "depth_model": depth_model}
+            resegment = self._resegment_memo.recording(key, self.pipeline.resegmenter(seg_model))
+            result = self._finish(job, photo, seg, depth, ctx, timings, t0, cached=cached, resegment=resegment)
+        except BaseException:
+            if stored is not None:
+                stored.join(raise_error=False)
+            raise
+        if stored is not None:
+            stored.join()
+            result["timings"]["cache_write"] = round(stored.seconds, 4)
+            result["timings"]["total"] = round(time.perf_counter() - t0, 4)  # the wait included
+        return result
 
     def regenerate(self, job: Job) -> dict[str, Any]:
         """Analysis only, on the cached network output: never runs a network."""
