@@ -71,7 +71,7 @@ def percentiles(a: np.ndarray, q: list[float] | tuple[float, ...]) -> np.ndarray
     lo = np.floor(idx).astype(np.int64)
     hi = np.minimum(lo + 1, n - 1)
     t = idx - lo
-    part = np.partition(a, np.unique(np.concatenate([lo, hi])), axis=-1)
+    part = np.partition(a, sorted(set(lo.tolist() + hi.tolist())), axis=-1)
     x0, x1 = part[..., lo], part[..., hi]
     d = x1 - x0
     return np.where(t >= 0.5, x1 - d * (1.0 - t), x0 + d * t)
@@ -126,7 +126,7 @@ def principal_yaw(xz: np.ndarray) -> float:
     return _wrap(-math.degrees(math.atan2(dz, dx)), 180.0)
 
 
-def rect_yaw(xz: np.ndarray, max_points: int = 500) -> float:
+def rect_yaw(xz: np.ndarray, max_points: int = 400) -> float:
     """Yaw in (-45, 45] of the rectangle whose edges the footprint points hug most closely.
 
     The visible surface of a box is one face or two perpendicular faces (an L), plus maybe the
@@ -300,7 +300,7 @@ def cover_bbox(box: Box, bbox: np.ndarray, pose: Pose, intr: Intrinsics, *, keep
     """Grow the box until its projection contains `bbox` ([x0, y0, x1, y1) analysis pixels).
 
     For each uncovered side, the face whose small outward move helps that side most is pushed
-    out (exponential search, then bisection to 1e-4 of the move: growing a box only grows its
+    out (exponential search, then bisection to 1e-3 of the move: growing a box only grows its
     projection, so the search is monotone). `keep_bottom` forbids moving the bottom face (standing
     objects), which makes the front faces come forward instead; axes in `frozen` never change (a
     slab's thickness). The yaw never changes, so the corners' camera coordinates come from two
@@ -356,7 +356,7 @@ def cover_bbox(box: Box, bbox: np.ndarray, pose: Pose, intr: Intrinsics, *, keep
                     break
                 lo_t, hi_t = hi_t, hi_t * 2.0
             else:
-                while hi_t - lo_t > 1e-4 * hi_t:
+                while hi_t - lo_t > 1e-3 * hi_t:
                     mid = (lo_t + hi_t) / 2.0
                     if deficit(*grow(c, sz, ax, sg, mid), side) > tol:
                         lo_t = mid

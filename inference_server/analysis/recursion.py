@@ -19,8 +19,8 @@ from .color import LINEAR_LUT
 # resegment(crop_rgb (h, w, 3) uint8, crop_mask (h, w) bool) -> (sub_labels (h, w) int, names) | None
 Resegment = Callable[[np.ndarray, np.ndarray], "tuple[np.ndarray, list[str]] | None"]
 
-KMEANS_ITERS = 12
-KMEANS_SAMPLE = 1000
+KMEANS_ITERS = 8
+KMEANS_SAMPLE = 600
 MAX_CHILDREN = 6
 _D65 = np.array([0.95047, 1.0, 1.08883])
 _RGB2XYZ = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]])
