@@ -9,12 +9,17 @@ image on coarse VOC classes (animals merged, as ADE20K has one "animal" class).
 Depth: AbsRel and delta < 1.25 after median scaling (the networks give relative depth), over valid GT
 pixels. NYU raw basement and the RealSense kitchen are not registered to their RGB: "loose" rows.
 
+Metric depth (``--metric``): on the KITTI frames (camera height 1.65 m, intrinsics from the calib file),
+AbsRel and delta < 1.25 WITHOUT median scaling, of the metric depth the scene engine makes from PyDNet's
+relative depth: SINGLE = one factor, camera height / RANSAC plane distance (the engine before the
+ground calibration, and its fallback), CALIBRATED = ``analysis.depth_calib`` (the engine now).
+
 PLAIN = the same weights with the default preprocessing of their MODEL.md (stretch to the input size, no
 mirror averaging, labels upsampled by nearest neighbour; PyDNet output used raw). ENGINE = what
 ``inference.api`` does (aspect-dependent letterbox, mirror averaging where it pays, logit-bilinear labels;
 PyDNet hot-spot removal, percentile clip, mirror averaging for aspect <= 1.5, sky masked by the segmentation).
 
-    .venv/bin/python benchmarks/bench_quality.py [--shared ../shared] [--grid]
+    .venv/bin/python benchmarks/bench_quality.py [--shared ../shared] [--grid] [--metric | --metric-only]
 
 ``--grid`` also prints every resize/flip combination for the segmentation models (how the defaults were
 chosen). Prints markdown tables.
@@ -33,6 +38,10 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from inference_server.analysis import depth_calib  # noqa: E402
+from inference_server.analysis.camera import Intrinsics, backproject  # noqa: E402
+from inference_server.analysis.ground import fit_plane  # noqa: E402
+from inference_server.analysis.shapes import load_table  # noqa: E402
 from inference_server.inference import api, labelsets, registry  # noqa: E402
 from inference_server.inference.tflite_models import DeepLabV3, PyDNet, resize_float  # noqa: E402
 
@@ -139,16 +148,78 @@ def depth_scores(pred: np.ndarray, gt: np.ndarray, valid: np.ndarray) -> tuple[f
     return absrel, delta, int(v.sum())
 
 
+def kitti_intrinsics(calib: Path, width: int, height: int) -> Intrinsics:
+    """Intrinsics of the left colour camera (P2) of a KITTI calib file."""
+    for line in calib.read_text().splitlines():
+        if line.startswith("P2:"):
+            p = [float(x) for x in line.split()[1:]]
+            return Intrinsics(p[0], p[2], p[6], width, height, "calibration")
+    raise ValueError(f"no P2 in {calib}")
+
+
+def metric_scores(pred: np.ndarray, gt: np.ndarray, valid: np.ndarray) -> tuple[float, float, float]:
+    """AbsRel, delta<1.25 and median pred/gt ratio, no rescaling."""
+    v = valid & np.isfinite(pred) & (pred > 0)
+    p, g = pred[v].astype(np.float64), gt[v].astype(np.float64)
+    return float(np.mean(np.abs(p - g) / g)), float(np.mean(np.maximum(p / g, g / p) < 1.25)), float(np.median(p / g))
+
+
+def metric_depths(rgb: np.ndarray, models: Path, intr: Intrinsics, height_m: float
+                  ) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """(single-scale depth, ground-calibrated depth or None, calibration note) as the engine makes them."""
+    seg = api.segment(rgb, models_dir=models)
+    d = api.estimate_depth(rgb, models_dir=models, sky_mask=seg).depth.astype(np.float64)
+    d = np.where(np.isfinite(d) & (d > 0), d, np.nan)
+    table = load_table(None)
+    specs = [table.lookup(n) for n in seg.names]
+    ground = np.array([sp.role == "ground" for sp in specs])[np.clip(seg.labels, 0, None)] & (seg.labels >= 0)
+    v, u = np.nonzero(ground & np.isfinite(d))
+    plane = fit_plane(backproject(u, v, d[v, u], intr))
+    single = d * (height_m / plane.d) if plane is not None else np.full_like(d, np.nan)
+    z, cal, note = depth_calib.calibrate_depth_map(d, seg.labels, specs, intr.focal_px, intr.cx, intr.cy, height_m)
+    return single, (z if cal is not None else None), note
+
+
+def metric_table(s: Path, models: Path) -> None:
+    print("\n## Metric depth, KITTI (AbsRel / delta<1.25 / median pred:GT, no median scaling; camera height 1.65 m)\n")
+    print("| sample | SINGLE (camera height / RANSAC plane) | CALIBRATED (ground calibration) | valid px |")
+    print("|---|---|---|---|")
+    rows: dict[str, list[tuple[float, float]]] = {"single": [], "cal": []}
+    for k in ("000000", "000001"):
+        rgb = rgb_of(s / f"kitti_{k}_rgb.png")
+        gt = gray_of(s / f"kitti_{k}_depth_lidar.png").astype(np.float64) / 256.0
+        intr = kitti_intrinsics(s / f"kitti_{k}_calib.txt", rgb.shape[1], rgb.shape[0])
+        single, cal, note = metric_depths(rgb, models, intr, 1.65)
+        valid = gt > 0
+        a0, d0, m0 = metric_scores(single, gt, valid)
+        rows["single"].append((a0, d0))
+        cell = "not calibrated"
+        if cal is not None:
+            a1, d1, m1 = metric_scores(cal, gt, valid)
+            rows["cal"].append((a1, d1))
+            cell = f"{a1:.3f} / {d1:.3f} / {m1:.2f}"
+        print(f"| KITTI {k} | {a0:.3f} / {d0:.3f} / {m0:.2f} | {cell} | {int(valid.sum())} |", flush=True)
+        print(f"<!-- {note} -->")
+    ms = np.mean(rows["single"], axis=0)
+    mc = np.mean(rows["cal"], axis=0) if rows["cal"] else (float("nan"), float("nan"))
+    print(f"| mean | {ms[0]:.3f} / {ms[1]:.3f} | {mc[0]:.3f} / {mc[1]:.3f} | |")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--shared", default=str(ROOT.parent / "shared"))
     ap.add_argument("--grid", action="store_true", help="every resize/flip combination for segmentation")
+    ap.add_argument("--metric", action="store_true", help="also the metric (unscaled) KITTI depth table")
+    ap.add_argument("--metric-only", action="store_true", help="only the metric KITTI depth table")
     args = ap.parse_args(argv)
     shared = Path(args.shared)
     s, models = shared / "samples", shared / "models"
     if not s.is_dir():
         print(f"no samples at {s}")
         return 1
+    if args.metric_only:
+        metric_table(s, models)
+        return 0
 
     print("## Segmentation (pixel accuracy / mIoU)\n")
     seg_models = [m for m in ("deeplabv3-mnv2-ade20k150", "deeplabv3-mnv2-ade20k32") if api.available(m, models)]
@@ -207,6 +278,8 @@ def main(argv: list[str] | None = None) -> int:
     mp = np.mean(totals["plain"], axis=0)
     me = np.mean(totals["engine"], axis=0)
     print(f"| mean (registered rows) | {mp[0]:.3f} / {mp[1]:.3f} | {me[0]:.3f} / {me[1]:.3f} | |")
+    if args.metric:
+        metric_table(s, models)
     return 0
 
 

@@ -21,7 +21,7 @@ and compare the scene's objects with the ground-truth boxes:
 
     .venv/bin/python benchmarks/bench_synthetic.py [--seeds 10] [--start 0] [--objects 6]
         [--width 960 --height 640] [--min-px 400] [--depth-noise S] [--depth-smooth-noise S]
-        [--depth-blur PX] [--keep DIR] [--json FILE|-]
+        [--depth-blur PX] [--depth-relative pow:K|shift:C|scale:S] [--keep DIR] [--json FILE|-]
 
 Prints one row per ground-truth object, a per-class table, and the means against the targets
 (mean IoU3D >= 0.6, baseline ~0.3; colour within 0.03).
@@ -62,10 +62,13 @@ def img2maya_command() -> list[str]:
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "inference_server.cli"]
 
 
-def run_cli(paths: dict[str, Path], focal_px: float, out: Path) -> tuple[dict[str, Any], float]:
+def run_cli(paths: dict[str, Path], focal_px: float, out: Path,
+            depth_kind: str = "metric") -> tuple[dict[str, Any], float]:
     cmd = [*img2maya_command(), "scene", str(paths["image"]), "--labels", str(paths["labels"]),
            "--label-names", str(paths["names"]), "--depth", str(paths["depth"]),
            "--focal-px", repr(focal_px), "-q", "-o", str(out)]
+    if depth_kind != "metric":
+        cmd[-3:-3] = ["--depth-kind", depth_kind]
     t0 = time.perf_counter()
     r = subprocess.run(cmd, capture_output=True, text=True)
     dt = time.perf_counter() - t0
@@ -222,6 +225,28 @@ def perturb_depth(scene: SyntheticScene, seed: int, iid: float, smooth: float, b
     return d.astype(np.float32)
 
 
+def relative_depth(depth: np.ndarray, mode: str) -> np.ndarray:
+    """A relative, range-compressed stand-in for a network's depth: "pow:K" gives d = z^K, "shift:C"
+    d = z + C (C in metres), "scale:S" d = S z; "" or "none" leaves metric depth. NaN (sky) stays NaN."""
+    if not mode or mode == "none":
+        return depth
+    kind, _, val = mode.partition(":")
+    try:
+        x = float(val)
+    except ValueError:
+        raise SystemExit(f"--depth-relative: bad value in {mode!r} (pow:K, shift:C or scale:S)") from None
+    z = depth.astype(np.float64)
+    if kind == "pow" and x > 0:
+        d = z ** x
+    elif kind == "shift" and x >= 0:
+        d = z + x
+    elif kind == "scale" and x > 0:
+        d = z * x
+    else:
+        raise SystemExit(f"--depth-relative: unknown mode {mode!r} (pow:K, shift:C or scale:S)")
+    return d.astype(np.float32)
+
+
 def code_version() -> str:
     """The commit the engine was run from, flagged when inference_server/ has uncommitted edits
     (the checkout is shared: numbers taken on a dirty tree may not reproduce)."""
@@ -318,7 +343,7 @@ def print_report(results: list[dict[str, Any]], summary: dict[str, Any], times: 
     d = s["depth_perturbation"]
     print(f"code: {s['code_version']}; depth perturbation: iid {d['iid']}, smooth {d['smooth']} "
           f"(sigma {d['smooth_px']} px), "
-          f"blur {d['blur_px']} px")
+          f"blur {d['blur_px']} px, relative {d.get('relative', 'none')}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -337,6 +362,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="correlation length (Gaussian sigma, pixels) of the smooth field (default 80)")
     ap.add_argument("--depth-blur", type=int, default=0, metavar="PX",
                     help="box-blur depth over PX x PX pixels (sky counted as 1000 m), as networks bleed edges")
+    ap.add_argument("--depth-relative", default="none", metavar="MODE",
+                    help="feed the (perturbed) depth as --depth-kind relative after a monotone distortion: "
+                         "pow:K (d = z^K, e.g. pow:0.5), shift:C (d = z + C metres), scale:S (d = S z)")
     ap.add_argument("--keep", metavar="DIR", help="keep inputs and scene.json per seed under DIR/seed_N")
     ap.add_argument("--json", metavar="FILE", help="write per-object rows and the summary as JSON ('-' = stdout)")
     a = ap.parse_args(argv)
@@ -347,16 +375,21 @@ def main(argv: list[str] | None = None) -> int:
             scene = make_scene(seed, a.width, a.height, a.objects)
             scene.depth = perturb_depth(scene, seed, a.depth_noise, a.depth_smooth_noise, a.depth_blur,
                                         a.depth_smooth_px)
+            metric_depth = scene.depth
+            scene.depth = relative_depth(metric_depth, a.depth_relative)
             folder = base / f"seed_{seed}"
             paths = write_inputs(scene, folder)
-            pred, dt = run_cli(paths, scene.intrinsics.focal_px, folder / "scene.json")
+            scene.depth = metric_depth  # the baseline box uses metric depth
+            kind = "metric" if a.depth_relative in ("", "none") else "relative"
+            pred, dt = run_cli(paths, scene.intrinsics.focal_px, folder / "scene.json", kind)
             times.append(dt)
             results.append(score_scene(scene, pred, a.min_px))
     summary = summarise(results)
     summary["cli_seconds_mean"] = float(np.mean(times))
     summary["code_version"] = code_version()
     summary["depth_perturbation"] = {"iid": a.depth_noise, "smooth": a.depth_smooth_noise,
-                                      "smooth_px": a.depth_smooth_px, "blur_px": a.depth_blur}
+                                      "smooth_px": a.depth_smooth_px, "blur_px": a.depth_blur,
+                                      "relative": a.depth_relative}
     if a.json != "-":
         print_report(results, summary, times)
     if a.json:

@@ -152,3 +152,19 @@ def test_metric_depth_is_never_calibrated() -> None:
     scene = build_scene(s.rgb, s.labels, s.names, s.depth, s.intr, SceneOptions(), source=SRC)
     assert scene["ground"]["method"] == "ransac" and "depth_calibration" not in scene["ground"]
     assert not any("calibrat" in w for w in scene["warnings"])
+
+
+def test_bench_synthetic_relative_depth_modes() -> None:
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from bench_synthetic import relative_depth
+
+    z = np.array([[4.0, 9.0], [np.nan, 16.0]], dtype=np.float32)
+    assert relative_depth(z, "none") is z
+    np.testing.assert_allclose(relative_depth(z, "pow:0.5"), [[2.0, 3.0], [np.nan, 4.0]])
+    np.testing.assert_allclose(relative_depth(z, "shift:20"), [[24.0, 29.0], [np.nan, 36.0]])
+    np.testing.assert_allclose(relative_depth(z, "scale:3"), [[12.0, 27.0], [np.nan, 48.0]])
+    with pytest.raises(SystemExit):
+        relative_depth(z, "log:2")

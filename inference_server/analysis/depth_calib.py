@@ -63,6 +63,8 @@ PITCH_RANGE_DEG = 30.0  # horizon search: pitch within +-30 deg
 ROLL_RANGE_DEG = 8.0  # ... and roll within +-8 deg
 COARSE_H, COARSE_S = 25, 5  # grid sizes
 REFINE_STEPS = 2
+COARSE_POINTS = 800  # ground samples for the coarse grid
+POLISH_EVALS = 50  # Nelder-Mead evaluations
 PITCH_PRIOR = 50.0  # added to the log cost per (tan pitch)^2: pulls the horizon toward the image centre
 ROLL_PRIOR = 50.0  # ... and per (tan roll)^2 toward level
 COST_FLOOR = 1e-3
@@ -165,7 +167,7 @@ def ground_inverse_depth(u: np.ndarray, v: np.ndarray, horizon: np.ndarray, slop
 
 
 def _fit_family(family: str, d: np.ndarray, q: np.ndarray, trunc: float,
-                iters: int = 4) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                iters: int = 3) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Truncated least squares of one family, all hypotheses at once.
 
     d: (N,) network values; q: (k, N) flat-ground inverse depths (<= 0: above the horizon).
@@ -224,7 +226,7 @@ def _search(family: str, u: np.ndarray, v: np.ndarray, d: np.ndarray, focal: flo
     a, b, cost = _fit_family(family, d, q, trunc)
     # log of the cost (a Gaussian likelihood with unknown noise): the prior weighs more where the data fit
     # any horizon about equally badly (network depth), and little where one horizon fits much better
-    total = np.log(cost + COST_FLOOR) + PITCH_PRIOR * ((hh[:, 0] - prior) / focal) ** 2 + ROLL_PRIOR * sg[:, 0] ** 2
+    total = np.log(np.minimum(cost, 1e6) + COST_FLOOR) + PITCH_PRIOR * ((hh[:, 0] - prior) / focal) ** 2 + ROLL_PRIOR * sg[:, 0] ** 2
     k = int(np.argmin(total))
     return float(total[k]), float(hh[k, 0]), float(sg[k, 0]), float(a[k]), float(b[k])
 
@@ -242,8 +244,8 @@ def _polish(family: str, u: np.ndarray, v: np.ndarray, d: np.ndarray, focal: flo
 
     x0 = np.array([start[1], start[2]])
     res = minimize(total, x0, method="Nelder-Mead",
-                   options={"initial_simplex": [x0, x0 + [2.0, 0.0], x0 + [0.0, 0.01]], "xatol": 0.02, "fatol": 1e-6,
-                            "maxfev": 150})
+                   options={"initial_simplex": [x0, x0 + [2.0, 0.0], x0 + [0.0, 0.01]], "xatol": 0.05, "fatol": 1e-5,
+                            "maxfev": POLISH_EVALS})
     h, s = float(np.clip(res.x[0], *h_range)), float(np.clip(res.x[1], -s_max, s_max))
     cand = _search(family, u, v, d, focal, cx, cy, height, trunc, np.array([h]), np.array([s]), prior)
     return cand if cand[0] <= start[0] else start
@@ -263,22 +265,27 @@ def fit_ground_calibration(u: np.ndarray, v: np.ndarray, d: np.ndarray, focal: f
     if h_hi <= h_lo:
         h_hi = h_lo + 1.0
     best: dict[str, tuple[float, float, float, float, float]] = {}
+    k = max(1, len(u) // COARSE_POINTS)  # grid search on a sparser sample, polish on all samples
+    us, vs, ds_ = u[::k], v[::k], d[::k]
     for fam in families:
         hs = np.linspace(h_lo, h_hi, COARSE_H)
         ss = np.linspace(-s_max, s_max, COARSE_S)
-        res = _search(fam, u, v, d, focal, cx, cy, height, trunc, hs, ss, horizon_prior)
+        res = _search(fam, us, vs, ds_, focal, cx, cy, height, trunc, hs, ss, horizon_prior)
         dh, ds = hs[1] - hs[0], ss[1] - ss[0]
         for _ in range(REFINE_STEPS):  # refine around the best cell
             hs = np.linspace(max(h_lo, res[1] - dh), min(h_hi, res[1] + dh), 9)
             ss = np.linspace(max(-s_max, res[2] - ds), min(s_max, res[2] + ds), 5)
-            cand = _search(fam, u, v, d, focal, cx, cy, height, trunc, hs, ss, horizon_prior)
+            cand = _search(fam, us, vs, ds_, focal, cx, cy, height, trunc, hs, ss, horizon_prior)
             if cand[0] <= res[0]:
                 res = cand
             dh, ds = (hs[-1] - hs[0]) / 8.0, (ss[-1] - ss[0]) / 4.0
-        best[fam] = _polish(fam, u, v, d, focal, cx, cy, height, trunc, res, horizon_prior, (h_lo, h_hi), s_max)
-    fam = min(best, key=lambda k: best[k][0])
-    c, h, s, a, b = best[fam]
-    return fam, h, s, a, b, c, {k: best[k][0] for k in best}
+        best[fam] = res
+    costs = {f: best[f][0] for f in best}
+    fam = min(best, key=lambda f: best[f][0])
+    res = best[fam]
+    start = _search(fam, u, v, d, focal, cx, cy, height, trunc, np.array([res[1]]), np.array([res[2]]), horizon_prior)
+    c, h, s, a, b = _polish(fam, u, v, d, focal, cx, cy, height, trunc, start, horizon_prior, (h_lo, h_hi), s_max)
+    return fam, h, s, a, b, c, costs
 
 
 def network_residual(family: str, a: float, b: float, d: np.ndarray, z_ground: np.ndarray) -> np.ndarray:
