@@ -17,7 +17,9 @@ Timed:
 --profile prints cProfile's top entries for build_scene at 12 MP and for the CLI's main() in-process.
 
     .venv/bin/python benchmarks/bench_speed.py [--width 4000 --height 3000] [--repeats 3]
-        [--band-frac 0.01] [--full] [--png] [--profile] [--keep DIR] [--json FILE]
+        [--band-frac 0.01] [--full] [--proto-seconds S] [--png] [--profile] [--keep DIR] [--json FILE]
+
+--proto-seconds S skips the prototype (minutes on a loaded machine) and takes S as its full-image time.
 
 Prints the times, the ratios prototype / engine, and the target (>= 1000x for the whole process).
 """
@@ -184,6 +186,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--band-frac", type=float, default=0.01, help="rows timed for the prototype (default 1%%)")
     ap.add_argument("--full", action="store_true", help="run the prototype over the whole image (very slow)")
+    ap.add_argument("--proto-seconds", type=float, metavar="S",
+                    help="skip timing the prototype: take S seconds (its numpy-indexed full-image time, e.g. "
+                         "from an earlier run) as the reference for the ratios")
     ap.add_argument("--png", action="store_true", help="write the photo as PNG instead of JPEG")
     ap.add_argument("--profile", action="store_true", help="cProfile build_scene and the CLI's main()")
     ap.add_argument("--top", type=int, default=25, help="entries per cProfile listing")
@@ -205,8 +210,13 @@ def main(argv: list[str] | None = None) -> int:
         print("files: " + ", ".join(f"{p.name} {sizes[k]:.1f} MB" for k, p in paths.items()))
 
         protos = {}
-        for variant, fn in (("numpy-indexed (as written)", prototype_stats_numpy),
-                            ("row lists (favourable)", prototype_stats)):
+        variants = (("numpy-indexed (as written)", prototype_stats_numpy),
+                    ("row lists (favourable)", prototype_stats))
+        if a.proto_seconds:
+            protos["numpy-indexed (given)"] = {"seconds_full_image": a.proto_seconds, "given": True}
+            print(f"prototype, numpy-indexed: {a.proto_seconds:.0f} s as given by --proto-seconds (not measured)")
+            variants = ()
+        for variant, fn in variants:
             proto = time_prototype(rgb, labels, depth, a.band_frac, a.repeats, a.full, fn)
             protos[variant] = proto
             how = ("measured on the whole image" if a.full else

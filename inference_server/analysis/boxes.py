@@ -126,7 +126,7 @@ def principal_yaw(xz: np.ndarray) -> float:
     return _wrap(-math.degrees(math.atan2(dz, dx)), 180.0)
 
 
-def rect_yaw(xz: np.ndarray, max_points: int = 400) -> float:
+def rect_yaw(xz: np.ndarray, max_points: int = 800) -> float:
     """Yaw in (-45, 45] of the rectangle whose edges the footprint points hug most closely.
 
     The visible surface of a box is one face or two perpendicular faces (an L), plus maybe the
