@@ -156,19 +156,24 @@ def _adopt_orphans(final: np.ndarray, orphan: np.ndarray, passes: int = 8) -> No
     """
     h, w = final.shape
     ys, xs = np.nonzero(orphan)
+    padded = np.full((h + 2, w + 2), -1, dtype=final.dtype)  # a -1 border: neighbours need no clipping
+    padded[1:-1, 1:-1] = final
+    py, px = ys + 1, xs + 1
     for _ in range(passes):
-        if len(ys) == 0:
-            return
-        got = np.full(len(ys), -1, dtype=final.dtype)
+        if len(py) == 0:
+            break
+        got = np.full(len(py), -1, dtype=final.dtype)
         for dy, dx in ((0, 1), (0, -1), (1, 0), (-1, 0), (1, 1), (-1, -1), (1, -1), (-1, 1)):
-            cand = final[np.clip(ys + dy, 0, h - 1), np.clip(xs + dx, 0, w - 1)]
+            cand = padded[py + dy, px + dx]
             take = (got < 0) & (cand >= 0)
             got[take] = cand[take]
         done = got >= 0
         if not done.any():
             break
-        final[ys[done], xs[done]] = got[done]
-        ys, xs = ys[~done], xs[~done]
+        padded[py[done], px[done]] = got[done]
+        py, px = py[~done], px[~done]
+    final[...] = padded[1:-1, 1:-1]
+    ys, xs = py - 1, px - 1
     if len(ys):
         # Nearest assigned pixel by a distance transform over the leftovers' box (plus a margin),
         # not the whole crop; the whole crop only when that window holds no assigned pixel.
@@ -221,8 +226,9 @@ def split_instances(
             continue
         if depth is not None and depth_split and edges is None:
             edges = depth_edges(depth)
-        cut = mask & ~edges[sl] if edges is not None else None
-        did_cut = cut is not None and np.count_nonzero(cut) < np.count_nonzero(mask)
+        on_edge = mask & edges[sl] if edges is not None else None
+        did_cut = on_edge is not None and bool(on_edge.any())
+        cut = mask ^ on_edge if did_cut else None  # the class's pixels off the depth edges
         final = np.full(mask.shape, -1, dtype=np.int32)
         nfinal = 0
         whole = big_comp
