@@ -2,6 +2,11 @@
 photo (models loaded, nothing cached), cached analyze, and regenerate with recursion 2 (analysis only).
 
     .venv/bin/python benchmarks/bench_server.py [--photo P] [--photo2 P] [--models-dir D] [--repeat N]
+    .venv/bin/python benchmarks/bench_server.py --analysis-only [--photo P] [--repeat N] [--recursion N]
+
+--analysis-only skips the server: the networks run once in-process, then the analysis alone (what a warm
+server's `analyze` does after the networks, and what `regenerate` does before writing scene.json) is timed
+at recursion 0 and at --recursion, with the engine's own stages (from its progress callback).
 
 Runs the real server through the Maya-side client (scripts/img2maya/client.py), with a fresh cache in
 benchmarks/_out/cache so the first analyze is truly cold. Prints wall-clock seconds seen by the client
@@ -63,6 +68,53 @@ def measure_cancel(client: ServerClient, photo: Path) -> float:
     raise RuntimeError("the analyze finished before the cancel reached it")
 
 
+def analysis_only(photo_path: Path, models_dir: Path, repeat: int, recursion: int) -> int:
+    """Networks once, then pipeline.analyse + the scene's JSON text, timed (best and median of `repeat`)."""
+    import json
+
+    sys.path.insert(0, str(ROOT))
+    from inference_server import pipeline
+    from inference_server.analysis.engine import SceneOptions
+    from inference_server.imageio import load_photo
+    from inference_server.inference import api
+
+    photo = load_photo(str(photo_path))
+    t = time.perf_counter()
+    seg, depth = pipeline.infer(photo, str(api.DEFAULT_SEG), str(api.DEFAULT_DEPTH) if api.DEFAULT_DEPTH else None,
+                                str(models_dir))
+    print(f"photo {photo_path.name}: {photo.rgb.shape[1]}x{photo.rgb.shape[0]}; networks {time.perf_counter() - t:.2f} s "
+          f"(not timed below); python {sys.version.split()[0]}; cpus {os.cpu_count()}; load {os.getloadavg()[0]:.2f}")
+    for rec in sorted({0, recursion}):
+        totals: list[float] = []
+        stages: dict[str, list[float]] = {}
+        scene: dict = {}
+        for _ in range(repeat + 1):  # the first run warms caches and is not counted
+            marks: list[tuple[str, float]] = []
+
+            def progress(stage: str, fraction: float, marks: list[tuple[str, float]] = marks) -> None:
+                if not marks or marks[-1][0] != stage:
+                    marks.append((stage, time.perf_counter()))
+
+            t0 = time.perf_counter()
+            scene = pipeline.analyse(photo, seg, depth, SceneOptions(recursion=rec), progress=progress)
+            t1 = time.perf_counter()
+            json.dumps(scene, indent=1)
+            marks.append(("json", t1))
+            marks.append(("end", time.perf_counter()))
+            totals.append(marks[-1][1] - t0)
+            for (a, ta), (_, tb) in zip(marks, marks[1:], strict=False):
+                stages.setdefault(a, []).append(tb - ta)
+        totals, stages = totals[1:], {k: v[1:] for k, v in stages.items()}
+
+        def count(objs: list) -> int:
+            return sum(1 + count(o.get("children", [])) for o in objs)
+
+        print(f"analysis recursion={rec}: best {min(totals):.3f} s, median {statistics.median(totals):.3f} s over "
+              f"{len(totals)} runs; {count(scene['objects'])} objects; stages (best): "
+              + " ".join(f"{k}={min(v):.3f}" for k, v in stages.items() if k not in ("done", "end")))
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--photo", type=Path, default=SHARED / "samples" / "street_london_bus.jpg")
@@ -73,7 +125,11 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=5, help="regenerate runs (median reported)")
     ap.add_argument("--recursion", type=int, default=2)
     ap.add_argument("--server-arg", action="append", default=[], help="extra server argument (repeatable)")
+    ap.add_argument("--analysis-only", action="store_true", help="time the analysis in-process, no server")
     args = ap.parse_args()
+    if args.analysis_only:
+        return analysis_only(two_megapixel(args.photo, OUT / "bench_2mp_a.jpg"), args.models_dir, args.repeat,
+                             args.recursion)
 
     photo = two_megapixel(args.photo, OUT / "bench_2mp_a.jpg")
     photo2 = two_megapixel(args.photo2, OUT / "bench_2mp_b.jpg")
