@@ -339,8 +339,7 @@ class PyDNet:
             sky = np.asarray(sky_mask, dtype=bool)
             if sky.shape != (h, w):
                 raise UserError(f"sky mask shape {sky.shape} does not match the photo {(h, w)}")
-            depth = depth.copy()
-            depth[sky] = np.nan
+            depth[sky] = np.nan  # depth is np.maximum's own new array: no copy needed
         self.timings = {"network": t1 - t0, "resize": time.perf_counter() - t1}
         return DepthMap(depth=depth, kind="relative", model=self.model_id,
                         extras={"network_size": [self.net.in_w, self.net.in_h],
