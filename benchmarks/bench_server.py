@@ -2,7 +2,7 @@
 photo (models loaded, nothing cached), cached analyze, and regenerate with recursion 2 (analysis only).
 
     .venv/bin/python benchmarks/bench_server.py [--photo P] [--photo2 P] [--models-dir D] [--repeat N]
-    .venv/bin/python benchmarks/bench_server.py --analysis-only [--photo P] [--repeat N] [--recursion N]
+    .venv/bin/python benchmarks/bench_server.py --analysis-only [--photo P] [--repeat N] [--recursion N] [--code DIR]
 
 --analysis-only skips the server: the networks run once in-process, then the analysis alone (what a warm
 server's `analyze` does after the networks, and what `regenerate` does before writing scene.json) is timed
@@ -68,11 +68,12 @@ def measure_cancel(client: ServerClient, photo: Path) -> float:
     raise RuntimeError("the analyze finished before the cancel reached it")
 
 
-def analysis_only(photo_path: Path, models_dir: Path, repeat: int, recursion: int) -> int:
-    """Networks once, then pipeline.analyse + the scene's JSON text, timed (best and median of `repeat`)."""
+def analysis_only(photo_path: Path, models_dir: Path, repeat: int, recursion: int, code: Path) -> int:
+    """Networks once, then pipeline.analyse + the scene's JSON text, timed (best and median of `repeat`).
+    `code`: the folder holding the inference_server package to time (another commit's, for a before/after)."""
     import json
 
-    sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, str(code))
     from inference_server import pipeline
     from inference_server.analysis.engine import SceneOptions
     from inference_server.imageio import load_photo
@@ -82,6 +83,7 @@ def analysis_only(photo_path: Path, models_dir: Path, repeat: int, recursion: in
     t = time.perf_counter()
     seg, depth = pipeline.infer(photo, str(api.DEFAULT_SEG), str(api.DEFAULT_DEPTH) if api.DEFAULT_DEPTH else None,
                                 str(models_dir))
+    print(f"code {Path(pipeline.__file__).parents[1]}")
     print(f"photo {photo_path.name}: {photo.rgb.shape[1]}x{photo.rgb.shape[0]}; networks {time.perf_counter() - t:.2f} s "
           f"(not timed below); python {sys.version.split()[0]}; cpus {os.cpu_count()}; load {os.getloadavg()[0]:.2f}")
     for rec in sorted({0, recursion}):
@@ -126,10 +128,13 @@ def main() -> int:
     ap.add_argument("--recursion", type=int, default=2)
     ap.add_argument("--server-arg", action="append", default=[], help="extra server argument (repeatable)")
     ap.add_argument("--analysis-only", action="store_true", help="time the analysis in-process, no server")
+    ap.add_argument("--code", type=Path, default=ROOT,
+                    help="with --analysis-only: folder holding the inference_server to time, e.g. an older "
+                         "commit's from `git archive COMMIT inference_server | tar -x -C DIR` (default: this checkout)")
     args = ap.parse_args()
     if args.analysis_only:
         return analysis_only(two_megapixel(args.photo, OUT / "bench_2mp_a.jpg"), args.models_dir, args.repeat,
-                             args.recursion)
+                             args.recursion, args.code)
 
     photo = two_megapixel(args.photo, OUT / "bench_2mp_a.jpg")
     photo2 = two_megapixel(args.photo2, OUT / "bench_2mp_b.jpg")
