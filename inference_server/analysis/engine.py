@@ -747,14 +747,18 @@ class SceneEngine:
     # ---- recursion ----------------------------------------------------------------------------
 
     def _children(self, parent: dict[str, Any], box: Box, spec: ShapeSpec, u: np.ndarray, v: np.ndarray,
-                  d: np.ndarray | None, rgb: np.ndarray, level: int, step: int = 1) -> list[dict[str, Any]]:
+                  d: np.ndarray | None, rgb: np.ndarray, level: int, step: int = 1,
+                  clip: np.ndarray | None = None) -> list[dict[str, Any]]:
         """Children of an object from its pixels (grid coordinates u, v). Pixels on a lattice of
         spacing `step` stand for step x step pixels each: an object of more than
         MAX_SPLIT_PIXELS pixels is split on such a lattice (counts, colours, depths and fits from
-        the lattice pixels), so recursion costs O(objects), whatever their size."""
+        the lattice pixels), so recursion costs O(objects), whatever their size. Children's boxes
+        stay inside `clip` (the parent's grid bounding box)."""
         min_child = max(self.min_area, 16)
         if len(u) * step * step < 4 * min_child:
             return []
+        if clip is None:
+            clip = np.array([u.min(), v.min(), u.max() + 1, v.max() + 1])
         groups, names = self._resegment(u, v, rgb, step)
         if groups is None and len(u) > MAX_SPLIT_PIXELS:
             g = math.ceil(math.sqrt(len(u) / MAX_SPLIT_PIXELS))
@@ -778,7 +782,8 @@ class SceneEngine:
             cspec = self.table.lookup(label) if names is not None else spec
             cu, cv = u[idx], v[idx]
             cd = d[idx] if d is not None else None
-            bbox = np.array([cu.min(), cv.min(), min(int(cu.max()) + step, self.w), min(int(cv.max()) + step, self.h)])
+            bbox = np.array([cu.min(), cv.min(), min(int(cu.max()) + step, int(clip[2])),
+                             min(int(cv.max()) + step, int(clip[3]))])
             dstats = depth_summary(cd) if cd is not None else np.array([np.nan] * 6 + [0.0])
             dstats[6] *= weight
             conf = float(np.mean(self.confidence[cv, cu])) if self.confidence is not None else float("nan")
@@ -792,7 +797,7 @@ class SceneEngine:
             child["translate"], child["rotate"], child["size"] = _r(cbox.center), [0.0, _r(cbox.yaw), 0.0], _r(cbox.size)
             child["thickness_source"] = source if measured else "prior"
             if level < self.options.recursion:
-                child["children"] = self._children(child, cbox, cspec, cu, cv, cd, rgb[idx], level + 1, step)
+                child["children"] = self._children(child, cbox, cspec, cu, cv, cd, rgb[idx], level + 1, step, bbox)
             children.append(child)
         return children
 
