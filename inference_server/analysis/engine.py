@@ -24,6 +24,7 @@ import numpy as np
 
 from .. import __version__
 from ..errors import UserError
+from . import placement
 from . import recursion as rec
 from .boxes import Box, box_intersection, cover_bbox, fit_box, percentiles
 from .camera import Intrinsics, backproject, matrix_to_euler_xyz, maya_film
@@ -310,6 +311,7 @@ class SceneEngine:
             self.interior = interior_mask(inst, edge_margin(self.h, self.w)).ravel()[self.groups.order]
             occluder = np.array([not (self.specs[k].flat or self.specs[k].role == "sky") for k in self.inst_label], dtype=bool)
             self.hidden_bottom = bottom_occlusion(inst, self.depth, occluder) > 0.5
+            self.contact = placement.ground_contact(inst, np.array([self.specs[k].flat for k in self.inst_label], dtype=bool))
         del inst
         self.stats = instance_stats(self.groups, self.px, self.rgb, self.options.color_stat, self.confidence)
         self.progress("ground", 0.45)
@@ -669,6 +671,13 @@ class SceneEngine:
             box, source, measured = self._fits[members[0]]
         else:
             box, source, measured = self._fit(pos, bbox, spec, hidden)
+        if measured and self.options.depth_kind != "metric" and placement.ENABLED:  # network depth (placement.py)
+            box, source, rec_ = placement.place(
+                box, source, spec, bbox, placement.foot_column(u, v, float(bbox[1]), float(bbox[3])), float(dstats[2]),
+                contact_row=int(self.contact[members].max()), limited=hidden or float(bbox[3]) >= self.h - 0.5,
+                pose=self.ctx.pose, intr=self.intr, has_ground=self.ctx.has_ground)
+            if rec_ is not None:
+                obj["placement"] = rec_
         frozen = (1,) if spec.role == "ceiling" else (2,) if spec.slab else ()
         box = cover_bbox(box, bbox, self.ctx.pose, self.intr, keep_bottom=box.bottom <= 1e-6, frozen=frozen)
         self._apply_box(obj, box, spec, source if measured else "prior")

@@ -1,0 +1,151 @@
+"""Object placement and extents for depth that came from a network (relative depth made metric).
+
+A depth network's values inside one segment are noisy and smeared across occlusion edges: a box fitted to
+the back-projected pixels takes that spread as the object's thickness and width (a car 36 m wide and 91 m
+deep), and its median depth can be far off where the network gives upright surfaces the wrong value. The
+ground is better known (the calibration fits it over thousands of pixels), so for such depth:
+
+1. **Distance.** An object standing on the ground whose lowest pixels adjoin ground pixels (its foot is
+   seen: not cut by the frame, not hidden behind a nearer object) is placed where the ray through its
+   bottom-centre meets the ground plane (the footprint's z-depth). Where the network's median depth of the
+   object agrees within AGREE, the two are blended (mostly footprint); otherwise the footprint wins. A
+   standing object whose foot is not seen keeps its network depth, but never farther than where the ground
+   meets its lowest visible row (its real foot is lower in the image, so nearer). Other objects (signs,
+   lights, anything not standing) keep their network depth.
+2. **Extents.** The box faces the camera (its local +Z along the horizontal view ray); its near face is at
+   that distance; width and height come from the silhouette (the engine's ``cover_bbox`` grows a small seed
+   box until its projection covers the segment); the thickness along the view ray is the class prior
+   (``_prior_depth`` of boxes.py, slabs their own thickness) whenever the measured one is implausible (more
+   than PLAUSIBLE x the prior's largest dimension), else the measured one; classes with no entry of their
+   own in the shapes table (default role) are capped at the larger of their width and height and at
+   DIST_FRACTION of their distance.
+
+``place`` returns the seed box, the thickness source and a record (scene object field ``placement``) of
+which distance was used. Metric depth (user files, sensors) never comes here.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .boxes import Box, _prior_depth
+from .camera import Intrinsics
+from .ground import Pose
+from .shapes import ShapeSpec
+
+ENABLED = True  # benchmarks switch it off for the "before" numbers
+AGREE = 1.25  # footprint and network distances within this factor: blended
+FOOT_WEIGHT = 0.75  # weight of the footprint (in log distance) when blending
+PLAUSIBLE = 1.5  # measured thickness beyond this x the prior's largest dimension is depth noise
+DIST_FRACTION = 0.25  # classes without a prior: thickness at most this fraction of the distance
+SEED = 0.5  # seed box width/height as a fraction of the silhouette's at the chosen distance
+FOOT_ROWS = 0.03  # lowest rows of a segment used for its foot column (fraction of its height, >= 1 px)
+CONTACT_TOL = 0.05  # the ground must adjoin the segment within this fraction of its height (>= 2 px) of its bottom
+SKIP_ROLES = ("ground", "water", "sky", "wall", "ceiling")
+
+
+def ground_contact(inst: np.ndarray, ground: np.ndarray) -> np.ndarray:
+    """Per instance, the lowest row whose pixel has a ground pixel directly below it (-1 where none).
+
+    `inst` is the instance map (-1 = none), `ground[i]` whether instance i is ground (or water). One
+    pass over the image's vertical neighbour pairs; np.maximum.at only on the few contact pixels.
+    """
+    n = len(ground)
+    out = np.full(n, -1, dtype=np.int64)
+    if n == 0 or inst.shape[0] < 2:
+        return out
+    a, b = inst[:-1], inst[1:]
+    touch = (a >= 0) & (b >= 0) & (a != b)
+    touch &= ground[np.maximum(b, 0)] & ~ground[np.maximum(a, 0)]
+    rows, _ = np.nonzero(touch)
+    np.maximum.at(out, a[touch], rows)
+    return out
+
+
+def _ray(u: float, v: float, pose: Pose, intr: Intrinsics) -> np.ndarray:
+    """World direction of the ray through continuous pixel (u, v), scaled so its camera-frame z is -1."""
+    return pose.R @ np.array([(u - intr.cx) / intr.focal_px, -(v - intr.cy) / intr.focal_px, -1.0])
+
+
+def foot_column(u: np.ndarray, v: np.ndarray, y0: float, y1: float) -> float:
+    """Mean column (continuous, pixel centres) of the segment's lowest rows."""
+    lowest = y1 - 1.0 - max(1.0, FOOT_ROWS * (y1 - y0))
+    sel = v >= lowest
+    return float(np.mean(u[sel]) + 0.5) if sel.any() else float(np.mean(u) + 0.5)
+
+
+def place(box: Box, source: str, spec: ShapeSpec, bbox: np.ndarray, foot_u: float, z_net: float, *,
+          contact_row: int, limited: bool, pose: Pose, intr: Intrinsics,
+          has_ground: bool) -> tuple[Box, str, dict[str, Any] | None]:
+    """The seed box of an object with network depth (see the module doc), its thickness_source and a
+    placement record; the input box unchanged (record None) for roles this does not apply to.
+
+    `box`/`source`: the engine's fit of the back-projected pixels; `bbox`: [x0, y0, x1, y1) in the
+    camera's pixels; `foot_u`: column of its lowest pixels; `z_net`: median network z-depth of its
+    pixels; `contact_row`: lowest row adjoining ground pixels (-1 none); `limited`: its bottom is cut by
+    the frame or hidden behind a nearer object.
+    """
+    if spec.role in SKIP_ROLES or spec.flat or not (math.isfinite(z_net) and z_net > 0):
+        return box, source, None
+    x0, y0, x1, y1 = (float(b) for b in bbox)
+    f = intr.focal_px
+    cam = np.asarray(pose.T, dtype=np.float64)
+    # standing: on the ground by class, or an "auto" class the fit put there (never a class that floats,
+    # whose fitted bottom may only have been clamped at the ground)
+    standing = has_ground and (spec.standing is True or (spec.standing == "auto" and box.bottom <= 1e-6))
+    record: dict[str, Any] = {"network_z_m": round(z_net, 3)}
+    z, how = z_net, "depth"
+    foot_ray = _ray(foot_u, y1, pose, intr)
+    z_foot = -cam[1] / foot_ray[1] if foot_ray[1] < -1e-9 else math.inf
+    if standing and math.isfinite(z_foot):
+        record["footprint_z_m"] = round(z_foot, 3)
+        tol = max(2.0, CONTACT_TOL * (y1 - y0))
+        if not limited and contact_row >= 0 and contact_row + 1.0 >= y1 - tol:
+            if abs(math.log(z_foot / z_net)) <= math.log(AGREE):
+                z = math.exp(FOOT_WEIGHT * math.log(z_foot) + (1.0 - FOOT_WEIGHT) * math.log(z_net))
+                how = "footprint+depth"
+            else:
+                z, how = z_foot, "footprint"
+        elif z_net > z_foot:
+            z, how = z_foot, "depth, capped by the ground"
+    record["distance_from"] = how
+    record["z_m"] = round(z, 3)
+
+    # the front point: on the ground under the foot column for standing objects, else the segment's centre ray
+    if standing:
+        front = cam + foot_ray * z
+        front[1] = 0.0
+    else:
+        front = cam + _ray((x0 + x1) / 2.0, (y0 + y1) / 2.0, pose, intr) * z
+    view = front - cam
+    view[1] = 0.0
+    norm = float(np.linalg.norm(view))
+    view = view / norm if norm > 1e-9 else np.array([0.0, 0.0, -1.0])
+    yaw = math.degrees(math.atan2(view[0], view[2]))  # local +Z along the view ray (away from the camera)
+
+    w_sil, h_sil = (x1 - x0) * z / f, (y1 - y0) * z / f  # silhouette extents at the chosen distance
+    # measured thickness: the fitted box's extent along its horizontal axis closest to the view ray
+    ps = math.radians(box.yaw)
+    along_x = abs(view[0] * math.cos(ps) - view[2] * math.sin(ps))
+    along_z = abs(view[0] * math.sin(ps) + view[2] * math.cos(ps))
+    measured = float(box.size[0] if along_x > along_z else box.size[2])
+    if spec.slab:
+        thick, src = float(spec.size[2]), "prior"
+    elif spec.matched is None:  # no class prior of its own: capped by its own size and distance
+        cap = min(max(w_sil, h_sil), DIST_FRACTION * z)
+        thick, src = (cap, "prior") if measured > cap else (measured, source)
+    else:
+        prior = _prior_depth(spec, w_sil)
+        limit = PLAUSIBLE * max(max(spec.size), prior)
+        thick, src = (prior, "prior") if measured > limit else (measured, source)
+    thick = max(thick, 0.01)
+    record["thickness_m"] = round(thick, 3)
+
+    w, h = max(SEED * w_sil, 0.01), max(SEED * h_sil, 0.01)
+    centre = front + view * (thick / 2.0)
+    if standing:
+        centre[1] = h / 2.0
+    return Box(center=(float(centre[0]), float(centre[1]), float(centre[2])), yaw=yaw, size=(w, h, thick)), src, record
