@@ -90,7 +90,9 @@ def _add_scene(sub: Any) -> None:
                    "when no such file exists, a depth MODEL id (see below)")
     g.add_argument("--depth-kind", choices=("metric", "disparity", "relative"), default=None,
                    help="what your depth file holds: metric z-depth in metres (default), disparity "
-                        "(larger = nearer) or relative depth (scale from --camera-height)")
+                        "(larger = nearer) or relative depth (larger = farther); relative and disparity "
+                        "are made metric on the ground (its flat geometry under a camera at --camera-height), "
+                        "and objects standing on it are placed at their footprint (docs/SHAPES.md)")
     g.add_argument("--depth-scale", type=_positive_float, default=None, metavar="S",
                    help="16-bit PNG depth: value / S (default 256, KITTI; 1000 for millimetres)")
     m = p.add_argument_group("networks")
