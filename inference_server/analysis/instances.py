@@ -229,7 +229,7 @@ def split_instances(
         on_edge = mask & edges[sl] if edges is not None else None
         did_cut = on_edge is not None and bool(on_edge.any())
         cut = mask ^ on_edge if did_cut else None  # the class's pixels off the depth edges
-        final = np.full(mask.shape, -1, dtype=np.int32)
+        final = None
         nfinal = 0
         whole = big_comp
         if did_cut:
@@ -241,13 +241,16 @@ def split_instances(
             big_sub = area >= min_area
             big_sub[0] = False
             boxes = ndimage.find_objects(sub)  # one pass for every piece's bounding box
+            # Each big piece lies inside exactly one component: read it at the piece's first pixel
+            # in its own box (no scatter over the crop); pieces of dropped components are dropped.
+            sub_comp = np.zeros(nsub + 1, dtype=np.int64)
             for j in np.flatnonzero(big_sub):
                 ys, xs = boxes[j - 1]
                 if area[j] < MIN_PIECE_WIDTH * ((ys.stop - ys.start) + (xs.stop - xs.start)):
                     big_sub[j] = False
-            # Keep only pieces of kept components (a piece lies inside exactly one component).
-            sub_comp = np.zeros(nsub + 1, dtype=np.int64)
-            sub_comp[sub.ravel()] = comp.ravel()
+                    continue
+                first = int(np.argmax(sub[ys, xs] == j))
+                sub_comp[j] = comp[ys, xs].flat[first]
             big_sub &= big_comp[sub_comp]
             remap = np.full(nsub + 1, -1, dtype=np.int32)
             nfinal = int(big_sub.sum())
@@ -261,8 +264,10 @@ def split_instances(
             cmap = np.full(ncomp + 1, -1, dtype=np.int32)
             cmap[whole] = nfinal + np.arange(int(whole.sum()))
             wid = cmap[comp]
-            final = wid if nfinal == 0 else np.where(wid >= 0, wid, final)
+            final = wid if final is None or nfinal == 0 else np.where(wid >= 0, wid, final)
             nfinal += int(whole.sum())
+        if final is None:  # no big component (cannot happen: such classes are skipped above)
+            continue
         if did_cut:  # edge lines and slivers join an adjacent instance of their component
             _adopt_orphans(final, mask & (final < 0) & big_comp[comp])
         np.copyto(view, final + np.int32(len(inst_label)), where=final >= 0)
