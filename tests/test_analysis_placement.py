@@ -100,14 +100,14 @@ def test_objects_off_the_ground_keep_network_depth_with_prior_thickness() -> Non
     assert box.center[1] == pytest.approx(3.0, abs=0.1)
 
 
-def test_class_without_prior_thickness_capped_and_walls_untouched() -> None:
+def test_class_without_prior_thickness_capped_and_ceilings_untouched() -> None:
     thing = TABLE.lookup("zorblax machine")
     assert thing.matched is None
     fitted = Box(center=(0.0, 0.5, -30.0), yaw=0.0, size=(1.0, 1.0, 40.0))
     seed, source, rec = _place(fitted, z_net=20.0, spec=thing)
     assert source == "prior" and seed.size[2] <= 0.25 * rec["z_m"] + 1e-9
-    wall = TABLE.lookup("wall")
-    box, src, rec2 = _place(fitted, z_net=20.0, spec=wall)
+    ceiling = TABLE.lookup("ceiling")
+    box, src, rec2 = _place(fitted, z_net=20.0, spec=ceiling)
     assert rec2 is None and box is fitted and src == "measured"
 
 
@@ -141,3 +141,38 @@ def _iou(a, b) -> float:
     iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
     inter = ix * iy
     return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+def _wall_pixels(x: float, z_near: float, z_far: float, height: float) -> tuple[np.ndarray, np.ndarray]:
+    """Pixels (u, v) of a thin wall at world x = `x` from z = -z_near to -z_far, `height` tall."""
+    zs, ys = np.meshgrid(np.linspace(-z_near, -z_far, 3000), np.linspace(0.0, height, 200))
+    pts = np.stack([np.full(zs.size, x), ys.ravel(), zs.ravel()], axis=1)
+    cam = POSE.to_cam(pts)
+    u = np.floor(cam[:, 0] * INTR.focal_px / -cam[:, 2] + INTR.cx).astype(int)
+    v = np.floor(-cam[:, 1] * INTR.focal_px / -cam[:, 2] + INTR.cy - 1e-6).astype(int)
+    ok = (u >= 0) & (u < INTR.width) & (v >= 0) & (v < INTR.height)
+    uv = np.unique(np.stack([u[ok], v[ok]], axis=1), axis=0)
+    return uv[:, 0], uv[:, 1]
+
+
+def test_wall_on_network_depth_follows_its_base_line_on_the_ground() -> None:
+    u, v = _wall_pixels(-3.0, 5.0, 20.0, 1.2)
+    ground = np.zeros((INTR.height, INTR.width), dtype=bool)
+    ground[int(INTR.cy) + 1:, :] = True  # everything below the horizon that is not wall
+    ground[v, u] = False
+    wall = TABLE.lookup("wall")
+    smeared = Box(center=(-3.0, 0.6, -40.0), yaw=0.0, size=(60.0, 1.2, 0.2))
+    bbox = np.array([u.min(), v.min(), u.max() + 1, v.max() + 1], dtype=float)
+    seed, source, rec = placement.place(smeared, "prior", wall, bbox, float(np.mean(u)), 40.0, contact_row=int(v.max()),
+                                        limited=False, pose=POSE, intr=INTR, has_ground=True, u=u, v=v, ground_px=ground)
+    assert rec is not None and rec["distance_from"] == "footprint line" and source == "prior"
+    assert abs(math.remainder(seed.yaw, 180.0)) == pytest.approx(90.0, abs=2.0)  # runs along the view (world z)
+    assert seed.size[0] == pytest.approx(15.0, rel=0.1) and seed.size[2] == pytest.approx(0.2)
+    assert seed.center[2] == pytest.approx(-12.5, abs=0.8)
+    assert abs(seed.center[0] + 3.0) < 0.3  # face on the wall's line, the slab behind it
+    box = cover_bbox(seed, bbox, POSE, INTR, keep_bottom=True, frozen=(2,))
+    assert box.size[1] == pytest.approx(1.2, rel=0.1)
+    # too few columns touch the ground (a wall seen over a car): the facing-slab placement instead
+    _, _, rec2 = placement.place(smeared, "prior", wall, bbox, float(np.mean(u)), 40.0, contact_row=-1, limited=True,
+                                 pose=POSE, intr=INTR, has_ground=True, u=u, v=v, ground_px=np.zeros_like(ground))
+    assert rec2 is not None and rec2["distance_from"] != "footprint line"

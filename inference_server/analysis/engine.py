@@ -312,6 +312,7 @@ class SceneEngine:
             occluder = np.array([not (self.specs[k].flat or self.specs[k].role == "sky") for k in self.inst_label], dtype=bool)
             self.hidden_bottom = bottom_occlusion(inst, self.depth, occluder) > 0.5
             self.contact = placement.ground_contact(inst, np.array([self.specs[k].flat for k in self.inst_label], dtype=bool))
+            self.ground_px = placement.ground_pixels(self.labels, np.array([sp.flat for sp in self.specs], dtype=bool))
         del inst
         self.stats = instance_stats(self.groups, self.px, self.rgb, self.options.color_stat, self.confidence)
         self.progress("ground", 0.45)
@@ -675,7 +676,7 @@ class SceneEngine:
             box, source, rec_ = placement.place(
                 box, source, spec, bbox, placement.foot_column(u, v, float(bbox[1]), float(bbox[3])), float(dstats[2]),
                 contact_row=int(self.contact[members].max()), limited=hidden or float(bbox[3]) >= self.h - 0.5,
-                pose=self.ctx.pose, intr=self.intr, has_ground=self.ctx.has_ground)
+                pose=self.ctx.pose, intr=self.intr, has_ground=self.ctx.has_ground, u=u, v=v, ground_px=self.ground_px)
             if rec_ is not None:
                 obj["placement"] = rec_
         frozen = (1,) if spec.role == "ceiling" else (2,) if spec.slab else ()

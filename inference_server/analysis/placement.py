@@ -16,11 +16,16 @@ ground is better known (the calibration fits it over thousands of pixels), so fo
    that distance; width and height come from the silhouette (the engine's ``cover_bbox`` grows a small seed
    box until its projection covers the segment); the thickness along the view ray is the class prior
    (``_prior_depth`` of boxes.py, slabs their own thickness) whenever the measured one is implausible (more
-   than PLAUSIBLE x the prior's largest dimension), else the measured one; classes with no entry of their
+   than PLAUSIBLE x the prior's largest horizontal dimension), else the measured one; classes with no entry of their
    own in the shapes table (default role) are capped at the larger of their width and height and at
    DIST_FRACTION of their distance.
 
-``place`` returns the seed box, the thickness source and a record (scene object field ``placement``) of
+3. **Walls and fences** standing on the ground follow their base line: the columns whose lowest pixel has
+   ground right below it give ground points along the wall's foot; the slab runs along their principal
+   direction over their robust extent (``place_wall``). With too few such columns they are placed as above
+   (a facing slab).
+
+Ceilings, ground, water and sky are left alone. ``place`` returns the seed box, the thickness source and a record (scene object field ``placement``) of
 which distance was used. Metric depth (user files, sensors) never comes here.
 """
 
@@ -31,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from .boxes import Box, _prior_depth
+from .boxes import Box, _prior_depth, principal_yaw, robust_span
 from .camera import Intrinsics
 from .ground import Pose
 from .shapes import ShapeSpec
@@ -44,7 +49,8 @@ DIST_FRACTION = 0.25  # classes without a prior: thickness at most this fraction
 SEED = 0.5  # seed box width/height as a fraction of the silhouette's at the chosen distance
 FOOT_ROWS = 0.03  # lowest rows of a segment used for its foot column (fraction of its height, >= 1 px)
 CONTACT_TOL = 0.05  # the ground must adjoin the segment within this fraction of its height (>= 2 px) of its bottom
-SKIP_ROLES = ("ground", "water", "sky", "wall", "ceiling")
+SKIP_ROLES = ("ground", "water", "sky", "ceiling")
+WALL_MIN_COLUMNS = 5
 
 
 def ground_contact(inst: np.ndarray, ground: np.ndarray) -> np.ndarray:
@@ -77,9 +83,59 @@ def foot_column(u: np.ndarray, v: np.ndarray, y0: float, y1: float) -> float:
     return float(np.mean(u[sel]) + 0.5) if sel.any() else float(np.mean(u) + 0.5)
 
 
+def ground_pixels(labels: np.ndarray, flat: np.ndarray) -> np.ndarray:
+    """Boolean map of ground (or water) pixels from class ids (-1 = none) and `flat[class id]`."""
+    return np.where(labels >= 0, np.asarray(flat, dtype=bool)[np.maximum(labels, 0)], False)
+
+
+def place_wall(box: Box, spec: ShapeSpec, u: np.ndarray, v: np.ndarray, ground_px: np.ndarray, z_net: float, *,
+               pose: Pose, intr: Intrinsics) -> tuple[Box, dict[str, Any]] | None:
+    """Walls and fences on network depth: their base line on the ground, from the columns whose lowest
+    pixel has a ground pixel right below it (the ray there meets the ground where the wall stands).
+    The slab runs along the principal direction of those ground points over their robust (p2..p98,
+    widened) extent, its face on their median line, its thickness the class's; None when fewer than
+    WALL_MIN_COLUMNS columns (and a fifth of the segment's columns) touch the ground."""
+    h, w = ground_px.shape
+    low = np.full(w, -1, dtype=np.int64)
+    np.maximum.at(low, u, v)
+    cols = np.flatnonzero((low >= 0) & (low + 1 < h))
+    if len(cols) == 0:
+        return None
+    cols = cols[ground_px[low[cols] + 1, cols]]
+    n_cols = int(np.count_nonzero(low >= 0))
+    if len(cols) < max(WALL_MIN_COLUMNS, 0.2 * n_cols):
+        return None
+    cam = np.asarray(pose.T, dtype=np.float64)
+    f = intr.focal_px
+    rays = np.stack([(cols + 0.5 - intr.cx) / f, -(low[cols] + 1.0 - intr.cy) / f, -np.ones(len(cols))], axis=1) @ pose.R.T
+    down = rays[:, 1] < -1e-9
+    if np.count_nonzero(down) < WALL_MIN_COLUMNS:
+        return None
+    t = -cam[1] / rays[down, 1]
+    xz = (cam + rays[down] * t[:, None])[:, [0, 2]]
+    yaw = principal_yaw(xz)
+    ps = math.radians(yaw)
+    c, s = math.cos(ps), math.sin(ps)
+    along = xz[:, 0] * c - xz[:, 1] * s  # local x (world x = a c + b s, z = -a s + b c)
+    across = xz[:, 0] * s + xz[:, 1] * c
+    a_lo, a_hi = robust_span(along)
+    b_face = float(np.median(across))
+    b_cam = cam[0] * s + cam[2] * c
+    thick = float(spec.size[2])
+    b_mid = b_face + (thick / 2.0 if b_face >= b_cam else -thick / 2.0)  # the slab lies behind its face
+    am = (a_lo + a_hi) / 2.0
+    height = 0.05
+    centre = (am * c + b_mid * s, height / 2.0, -am * s + b_mid * c)
+    seed = Box(center=centre, yaw=yaw, size=(max(a_hi - a_lo, 0.01), height, thick))
+    rec = {"network_z_m": round(z_net, 3), "distance_from": "footprint line", "columns": int(len(t)),
+           "z_m": round(float(np.median(t)), 3), "thickness_m": round(thick, 3)}
+    return seed, rec
+
+
 def place(box: Box, source: str, spec: ShapeSpec, bbox: np.ndarray, foot_u: float, z_net: float, *,
-          contact_row: int, limited: bool, pose: Pose, intr: Intrinsics,
-          has_ground: bool) -> tuple[Box, str, dict[str, Any] | None]:
+          contact_row: int, limited: bool, pose: Pose, intr: Intrinsics, has_ground: bool,
+          u: np.ndarray | None = None, v: np.ndarray | None = None,
+          ground_px: np.ndarray | None = None) -> tuple[Box, str, dict[str, Any] | None]:
     """The seed box of an object with network depth (see the module doc), its thickness_source and a
     placement record; the input box unchanged (record None) for roles this does not apply to.
 
@@ -88,7 +144,14 @@ def place(box: Box, source: str, spec: ShapeSpec, bbox: np.ndarray, foot_u: floa
     pixels; `contact_row`: lowest row adjoining ground pixels (-1 none); `limited`: its bottom is cut by
     the frame or hidden behind a nearer object.
     """
-    if spec.role in SKIP_ROLES or spec.flat or not (math.isfinite(z_net) and z_net > 0):
+    if not (math.isfinite(z_net) and z_net > 0):
+        return box, source, None
+    if spec.role == "wall" and has_ground and spec.standing is not False and u is not None and v is not None \
+            and ground_px is not None:
+        wall = place_wall(box, spec, u, v, ground_px, z_net, pose=pose, intr=intr)
+        if wall is not None:
+            return wall[0], "prior", wall[1]
+    if spec.role in SKIP_ROLES or spec.flat:
         return box, source, None
     x0, y0, x1, y1 = (float(b) for b in bbox)
     f = intr.focal_px
@@ -139,7 +202,7 @@ def place(box: Box, source: str, spec: ShapeSpec, bbox: np.ndarray, foot_u: floa
         thick, src = (cap, "prior") if measured > cap else (measured, source)
     else:
         prior = _prior_depth(spec, w_sil)
-        limit = PLAUSIBLE * max(max(spec.size), prior)
+        limit = PLAUSIBLE * max(spec.size[0], spec.size[2], prior)  # thickness is horizontal: a pole's 4 m height does not count
         thick, src = (prior, "prior") if measured > limit else (measured, source)
     thick = max(thick, 0.01)
     record["thickness_m"] = round(thick, 3)
