@@ -150,6 +150,9 @@ def test_shaders_colours_and_sharing(fake_maya, scene):
     assert sorted(sgs) == sorted(["initialShadingGroup", "img2maya_example_SG"]
                                  + [f"img2maya_example_SG{i}" for i in range(1, 7)])
     assert all(sg.set_flags.get("renderable") for sg in sgs.values())
+    in_partition = {a.split(".")[0] for a, b in fake_maya.connections
+                    if a.endswith(".partition") and b.startswith("renderPartition.sets[")}
+    assert in_partition == set(sgs)  # copies too: they render and are light-linked like the first
     for o in _walk(scene["objects"]):
         shader = _shader_of(_sg_of(fake_maya, o["name"] + "_geoShape"))
         assert cmds.nodeType(shader) == "lambert"
@@ -320,7 +323,8 @@ def test_calls_per_object(fake_maya, scene, colours):
     assert calls["shadingNode"] == calls["connectAttr"] == 1  # every other network is a copy
     assert calls["duplicate"] == math.ceil(math.log2(colours))  # doubling
     assert calls["addAttr"] == 3 + 1 + 1 + 3  # 3 labels, info, ownership, root
-    assert calls["group"] == 1 and calls["listConnections"] == 1
+    assert calls["group"] == 1 and calls["listConnections"] == 2  # shader pairs; render partition
+    assert calls["partition"] == 1  # the copies join renderPartition in one call
     # and the result is right: every object in the shading group of its own colour, its stats attached
     lamberts = [x.name for x in fake_maya.nodes.values() if x.type == "lambert" and x.name != "lambert1"]
     assert len(lamberts) == colours
@@ -330,6 +334,26 @@ def test_calls_per_object(fake_maya, scene, colours):
         assert builder.get_label(f"car_{i}_geo") == ("car", "truck", "bus")[i % 3]
         assert json.loads(_get(f"car_{i}_geo.img2maya_info"))["pixels"] == 1000 + i
     assert len(cmds.sets(_sg_of(fake_maya, "car_0_geoShape"), query=True)) == n // colours
+
+
+def test_copied_shading_groups_join_the_render_partition_once(fake_maya):
+    """Whatever `duplicate -upstreamNodes` does about renderPartition in a given Maya, the builder adds
+    only the shading groups that are not in it yet (adding one twice is an error)."""
+    from img2maya import builder
+    from maya import cmds
+
+    made = cmds.sets(renderable=True, noSurfaceShader=True, empty=True, name="made_SG")  # joins by itself
+    copy_sg = cmds.ls(*cmds.duplicate(made, upstreamNodes=True), type="shadingEngine")[0]
+    linked = lambda: sorted(a.split(".")[0] for a, b in fake_maya.connections  # noqa: E731
+                            if a.endswith(".partition") and b.startswith("renderPartition."))
+    assert linked() == sorted(["initialShadingGroup", made])  # the fake's duplicate does not wire it
+    builder._Build.join_render_partition([made, copy_sg])
+    assert linked() == sorted(["initialShadingGroup", made, copy_sg])
+    assert fake_maya.calls["partition"] == 1
+    builder._Build.join_render_partition([made, copy_sg])  # all in: asks, adds nothing
+    assert fake_maya.calls["partition"] == 1
+    with pytest.raises(RuntimeError, match="already in a partition"):
+        cmds.partition(made, addSet="renderPartition")
 
 
 def test_error_while_copying_shaders_cleans_up_everything(fake_maya, scene):

@@ -291,6 +291,7 @@ class _Build:
             if not copies:
                 raise RuntimeError(f"img2maya: duplicating {groups[0]} made no shading group")
             groups.extend(copies)
+        self.join_render_partition(groups[1:])
         pairs = cmds.listConnections(*[g + ".surfaceShader" for g in groups], source=True, destination=False,
                                      connections=True) or []
         shader_of = {str(pairs[i]).split(".")[0]: str(pairs[i + 1]) for i in range(0, len(pairs), 2)}
@@ -302,6 +303,20 @@ class _Build:
             made.append(lambert)
         cmds.addAttr(*made, longName=owner_attr(self.key), attributeType="bool", defaultValue=1)
         return made
+
+    @staticmethod
+    def join_render_partition(groups: list[str]) -> None:
+        """Copied shading groups must be in renderPartition (what `sets -renderable` does for a new
+        one) to render and be light-linked. Whether `duplicate -upstreamNodes` wires that downstream
+        connection is not documented, so ask, and add the ones that are not: two calls per build."""
+        if not groups:
+            return
+        linked = cmds.listConnections(*[g + ".partition" for g in groups], source=False, destination=True,
+                                      connections=True) or []
+        inside = {str(linked[i]).split(".")[0] for i in range(0, len(linked), 2)}
+        missing = [g for g in groups if g not in inside]
+        if missing:
+            cmds.partition(*missing, addSet="renderPartition")
 
     def discard(self) -> None:
         """Remove whatever this build created so far (after an error)."""

@@ -123,7 +123,8 @@ NODE_ATTRS: dict[str, dict[str, Any]] = {
                 "outColorB": 0.0, "transparencyR": 0.0, "transparencyG": 0.0, "transparencyB": 0.0,
                 "diffuse": 0.8, "message": None},
     "shadingEngine": {"surfaceShader": None, "volumeShader": None, "displacementShader": None,
-                      "dagSetMembers": None, "message": None},
+                      "dagSetMembers": None, "partition": None, "message": None},
+    "partition": {"sets": None, "message": None},
 }
 NODE_ATTRS["blinn"] = NODE_ATTRS["lambert"]
 SHADER_TYPES = {"lambert", "blinn"}
@@ -180,8 +181,10 @@ class State:
             t = self.create(cam, "transform")
             self.create(cam + "Shape", "camera", parent=t)
         self.create("lambert1", "lambert")
+        self.create("renderPartition", "partition").set_flags["renderable"] = True
         sg = self.create("initialShadingGroup", "shadingEngine")
         sg.set_flags["renderable"] = True
+        self.join_partition([sg], self.nodes["renderPartition"])
 
     # -- helpers
     def count(self, name: str) -> None:
@@ -287,6 +290,25 @@ class State:
         alive = self.nodes
         self.connections = [(a, b) for a, b in self.connections
                             if a.split(".")[0] in alive and b.split(".")[0] in alive]
+
+    def join_partition(self, set_nodes: list[Node], partition: Node) -> None:
+        """set.partition -> partition.sets[next free index] for each set, as Maya wires partition
+        membership (a set belongs to at most one partition; render partitions take renderable sets only)."""
+        linked = {a for a, _ in self.connections if a.endswith(".partition")}
+        prefix = partition.name + ".sets["
+        used = {b for _, b in self.connections if b.startswith(prefix)}
+        i = 0
+        for set_node in set_nodes:
+            if partition.set_flags.get("renderable") and not set_node.set_flags.get("renderable"):
+                raise RuntimeError(f"fake maya: {set_node.name} is not renderable and cannot join {partition.name}")
+            plug = set_node.name + ".partition"
+            if plug in linked:
+                raise RuntimeError(f"fake maya: {set_node.name} is already in a partition")
+            while f"{prefix}{i}]" in used:
+                i += 1
+            used.add(f"{prefix}{i}]")
+            linked.add(plug)
+            self.connections.append((plug, f"{prefix}{i}]"))
 
     def assign(self, sg: Node, items: list[str]) -> None:
         """forceElement: the objects' shapes leave every other shading group and join `sg`."""

@@ -217,9 +217,28 @@ def sets(st: State, *items: str, name: str | None = None, renderable: bool = Fal
     s = st.create(name or ("set#" if not renderable else "shadingEngine#"),
                   "shadingEngine" if renderable else "objectSet")
     s.set_flags.update(renderable=renderable, noSurfaceShader=noSurfaceShader)
+    if renderable:  # Maya puts a new shading group in the render partition
+        st.join_partition([s], st.nodes["renderPartition"])
     if items and not empty:
         st.assign(s, list(items)) if renderable else s.members.update(dict.fromkeys(items))
     return s.name
+
+
+def partition(st: State, *set_names: str, addSet: str | None = None, **flags: Any) -> str:
+    """Only `partition SET... -addSet PARTITION` is modelled: each set joins the partition (an error
+    for a set already in a partition, or a non-renderable set and a render partition)."""
+    _only(flags, set(), "partition")
+    if addSet is None or not set_names:
+        raise NotImplementedError("fake maya: only partition -addSet with sets is modelled")
+    part = st.node(addSet)
+    if part.type != "partition":
+        raise RuntimeError(f"fake maya: {addSet} is not a partition")
+    nodes = [st.node(name) for name in set_names]
+    for node in nodes:
+        if node.type not in ("shadingEngine", "objectSet"):
+            raise RuntimeError(f"fake maya: {node.name} is not a set")
+    st.join_partition(nodes, part)
+    return part.name
 
 
 # ----------------------------------------------------------------------------- attributes
@@ -688,7 +707,7 @@ def warning(st: State, *msg: str, **flags: Any) -> None:
 
 COMMANDS: dict[str, Any] = {name: _primitive(name) for name in _PRIMS}
 COMMANDS.update({f.__name__: f for f in (
-    camera, imagePlane, group, parent, createNode, shadingNode, duplicate, sets, setAttr, getAttr, addAttr,
+    camera, imagePlane, group, parent, createNode, shadingNode, duplicate, sets, partition, setAttr, getAttr, addAttr,
     attributeQuery, connectAttr, listConnections, xform, objExists, nodeType, ls, listRelatives, delete,
     undoInfo, currentUnit, about, internalVar, loadModule, moduleInfo, loadPlugin, unloadPlugin,
     pluginInfo, deleteUI, optionVar, warning)})
