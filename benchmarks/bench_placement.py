@@ -149,7 +149,8 @@ def measure(scene: dict[str, Any], gt: list[dict[str, Any]] | None) -> dict[str,
                 "gt": g["type"], "matched": best["name"], "gt_z": round(-float(g["center_cam"][2]), 2),
                 "z": round(-float(c[2]), 2), "dz": round(-float(c[2]) + float(g["center_cam"][2]), 2),
                 "dctr": round(float(np.linalg.norm(c - g["center_cam"])), 2),
-                "dh": round(sy - h, 2), "dlong": round(max(sx, sz) - ln, 2), "dshort": round(min(sx, sz) - w, 2),
+                "dh": round(sy - h, 2), "dlong": round(max(sx, sz) - max(ln, w), 2),
+                "dshort": round(min(sx, sz) - min(ln, w), 2),
                 "size": [round(s, 2) for s in best["size"]], "gt_size": [w, h, ln]})
         out["kitti"] = matches
     return out
