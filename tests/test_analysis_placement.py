@@ -55,6 +55,12 @@ def test_ground_contact_lowest_row_adjoining_ground() -> None:
     assert rows.tolist() == [-1, 5, -1, -1]
 
 
+def test_ground_pixels_from_class_ids() -> None:
+    labels = np.array([[-1, 0, 1], [1, 1, 0]], dtype=np.int32)
+    assert placement.ground_pixels(labels, np.array([False, True])).tolist() == [[False, False, True], [True, True, False]]
+    assert not placement.ground_pixels(np.full((2, 3), -1, dtype=np.int32), np.zeros(0, dtype=bool)).any()  # no names
+
+
 def test_footprint_wins_over_a_wrong_network_depth_and_the_silhouette_gives_the_size() -> None:
     smeared = Box(center=(0.0, 1.0, -25.0), yaw=20.0, size=(8.0, 2.0, 30.0))  # network noise taken as size
     seed, source, rec = _place(smeared, z_net=20.0)

@@ -85,7 +85,7 @@ def foot_column(u: np.ndarray, v: np.ndarray, y0: float, y1: float) -> float:
 
 def ground_pixels(labels: np.ndarray, flat: np.ndarray) -> np.ndarray:
     """Boolean map of ground (or water) pixels from class ids (-1 = none) and `flat[class id]`."""
-    return np.where(labels >= 0, np.asarray(flat, dtype=bool)[np.maximum(labels, 0)], False)
+    return np.append(np.asarray(flat, dtype=bool), False)[labels]  # id -1 picks the appended False
 
 
 def place_wall(box: Box, spec: ShapeSpec, u: np.ndarray, v: np.ndarray, ground_px: np.ndarray, z_net: float, *,
