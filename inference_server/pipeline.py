@@ -21,7 +21,7 @@ from .errors import UserError
 from .imageio import Photo, load_depth, load_labels, load_names, load_photo
 
 if TYPE_CHECKING:
-    from .analysis.engine import SceneOptions
+    from .analysis.engine import SceneEngine, SceneOptions
     from .inference.types import DepthMap, Segmentation
 
 Progress = Callable[[str, float], None]
@@ -108,7 +108,26 @@ def analyse(photo: Photo, seg: Segmentation, depth: DepthMap | None, options: Sc
             focal_px: float | None = None, fov_deg: float | None = None, progress: Progress | None = None,
             resegment: Callable[..., Any] | None = None, inputs: dict[str, Any] | None = None) -> dict[str, Any]:
     """The scene@1 dict for an analysed photo and its network (or user) outputs."""
-    from .analysis.engine import build_scene
+    return _engine(photo, seg, depth, options, focal_px=focal_px, fov_deg=fov_deg, progress=progress,
+                   resegment=resegment, inputs=inputs).run()
+
+
+def prepare(photo: Photo, seg: Segmentation, depth: DepthMap | None, options: SceneOptions, *,
+            focal_px: float | None = None, fov_deg: float | None = None, progress: Progress | None = None,
+            resegment: Callable[..., Any] | None = None, inputs: dict[str, Any] | None = None) -> SceneEngine:
+    """`analyse`'s engine with everything but the recursion done (SceneEngine.prepare):
+    `engine.assemble(r)` is the scene `analyse` gives with recursion r, for any r, as often as needed
+    (the server keeps it warm for `regenerate`)."""
+    engine = _engine(photo, seg, depth, options, focal_px=focal_px, fov_deg=fov_deg, progress=progress,
+                     resegment=resegment, inputs=inputs)
+    engine.prepare()
+    return engine
+
+
+def _engine(photo: Photo, seg: Segmentation, depth: DepthMap | None, options: SceneOptions, *,
+            focal_px: float | None, fov_deg: float | None, progress: Progress | None,
+            resegment: Callable[..., Any] | None, inputs: dict[str, Any] | None) -> SceneEngine:
+    from .analysis.engine import SceneEngine
 
     intr = intrinsics(photo, focal_px=focal_px, fov_deg=fov_deg)
     labels = np.asarray(seg.labels)
@@ -125,7 +144,7 @@ def analyse(photo: Photo, seg: Segmentation, depth: DepthMap | None, options: Sc
         "models": {"segmentation": str(seg.model), "depth": str(depth.model) if depth is not None else "none"},
         "inputs": src_inputs,
     }
-    return build_scene(photo.rgb, labels, list(seg.names), None if depth is None else depth.depth, intr, options,
+    return SceneEngine(photo.rgb, labels, list(seg.names), None if depth is None else depth.depth, intr, options,
                        source=source, confidence=getattr(seg, "confidence", None),
                        full_size=(photo.full_width, photo.full_height), progress=progress, resegment=resegment)
 

@@ -37,6 +37,7 @@ from .errors import UserError
 PROTOCOL_VERSION = 1
 JOB_TYPES = ("analyze", "regenerate")
 _PROGRESS_INTERVAL_S = 0.05
+ENGINE_MAX_BYTES = 768 * 1024**2  # prepared engines kept warm: at most this much memory (estimated)
 
 
 class Cancelled(Exception):
@@ -128,6 +129,20 @@ class RealPipeline:
         return pipeline.analyse(photo, seg, depth, options, focal_px=focal_px, fov_deg=fov_deg,
                                 progress=progress, resegment=resegment)
 
+    def prepare(self, photo: Any, seg: Any, depth: Any, options: Any, *, focal_px: float | None,
+                fov_deg: float | None, progress: Callable[[str, float], None],
+                resegment: Callable[..., Any] | None) -> Any:
+        """`analyse` split: the engine with everything but the recursion done (kept warm by the server)."""
+        from . import pipeline
+
+        return pipeline.prepare(photo, seg, depth, options, focal_px=focal_px, fov_deg=fov_deg,
+                                progress=progress, resegment=resegment)
+
+    def assemble(self, engine: Any, recursion: int, *, progress: Callable[[str, float], None],
+                 resegment: Callable[..., Any] | None) -> dict[str, Any]:
+        """The scene of a prepared engine at `recursion` (identical to `analyse`'s)."""
+        return engine.assemble(recursion, progress=progress, resegment=resegment)
+
     def resegmenter(self, seg_model: str) -> Callable[..., Any] | None:
         try:
             from .inference import api
@@ -207,6 +222,43 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
+def _options_key(options: Any) -> str:
+    """The analysis options but `recursion`, as a key (what a prepared engine depends on)."""
+    import dataclasses
+
+    if dataclasses.is_dataclass(options) and not isinstance(options, type):
+        options = dataclasses.replace(options, recursion=0)
+    return repr(options)
+
+
+def _nbytes(root: Any, limit: int = 200_000) -> int:
+    """Bytes of the numpy arrays reachable from `root` through attributes, dicts, lists and tuples
+    (each array counted once; a view counts its base). An estimate for the engine memory bound."""
+    import numpy as np
+
+    seen: set[int] = set()
+    total, stack, visited = 0, [root], 0
+    while stack and visited < limit:
+        obj = stack.pop()
+        visited += 1
+        if isinstance(obj, np.ndarray):
+            base = obj.base if isinstance(obj.base, np.ndarray) else obj
+            if id(base) not in seen:
+                seen.add(id(base))
+                total += base.nbytes
+            continue
+        if id(obj) in seen or isinstance(obj, str | bytes | int | float | bool) or obj is None:
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, dict):
+            stack.extend(obj.values())
+        elif isinstance(obj, list | tuple | set):
+            stack.extend(obj)
+        elif hasattr(obj, "__dict__") and not callable(obj):
+            stack.extend(vars(obj).values())
+    return total
+
+
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return text if text else type(exc).__name__
@@ -267,6 +319,7 @@ class ResegmentMemo:
                 table[crop] = fn(*args, **kwargs)
             return table[crop]
 
+        resegment.memo = table  # type: ignore[attr-defined]  # a warm engine's children are tied to it
         return resegment
 
     def replaying(self, key: str) -> Callable[..., Any] | None:
@@ -278,6 +331,8 @@ class ResegmentMemo:
         def resegment(*args: Any, **kwargs: Any) -> Any:
             return table.get(self._crop_id(args, kwargs))
 
+        resegment.memo = table  # type: ignore[attr-defined]
+        resegment.replay_only = True  # type: ignore[attr-defined]  # a crop it lacks, a network would answer
         return resegment
 
 
@@ -294,7 +349,8 @@ class Server:
     """One server instance: reads requests, runs jobs on a worker thread, writes replies to `out`."""
 
     def __init__(self, pipeline: Pipeline | None = None, cache: Any = None, models_dir: str | None = None,
-                 out: IO[str] | None = None, photo_memory: int = 2) -> None:
+                 out: IO[str] | None = None, photo_memory: int = 2, engine_memory: int = 3,
+                 engine_max_bytes: int = ENGINE_MAX_BYTES) -> None:
         self.pipeline: Pipeline = pipeline if pipeline is not None else RealPipeline(models_dir)
         if cache is None:
             from .cache import NetworkCache
@@ -312,6 +368,10 @@ class Server:
         self._photo_memory = photo_memory
         self._done: OrderedDict[str, dict[str, Any]] = OrderedDict()  # request id / sha -> job context
         self._resegment_memo = ResegmentMemo()
+        # Prepared analyses (SceneEngine.prepare: everything but the recursion), the last few, so that a
+        # regenerate that changes only `recursion` (the panel's slider) assembles the scene from them.
+        self._engines: OrderedDict[tuple[Any, ...], tuple[Any, int]] = OrderedDict()  # key -> (engine, bytes)
+        self._engine_memory, self._engine_max_bytes = max(0, engine_memory), engine_max_bytes
         self._stopping = threading.Event()
         self._worker = threading.Thread(target=self._work, name="img2maya-worker", daemon=True)
 
@@ -515,7 +575,7 @@ class Server:
 
     def _progress(self, job: Job) -> Callable[..., None]:
         """A progress callback that streams events (throttled) and raises Cancelled when asked to stop."""
-        last = [0.0, ""]
+        last: list[Any] = [0.0, ""]
 
         def progress(stage: Any = "", fraction: Any = None, *_args: Any, **_kwargs: Any) -> None:
             if job.cancel.is_set():
@@ -682,8 +742,7 @@ class Server:
         t = time.perf_counter()
         try:
             progress("analysis", 0.0)
-            scene = self.pipeline.analyse(photo, seg, depth, options, focal_px=_num(req, "focal_px"),
-                                          fov_deg=_num(req, "fov_deg"), progress=progress, resegment=resegment)
+            scene = self._analyse(req, photo, seg, depth, options, ctx["key"], progress, resegment, timings)
             timings["analysis"] = time.perf_counter() - t
             self._check(job)
         except BaseException:
@@ -702,6 +761,49 @@ class Server:
         self._remember(job.id, ctx)
         return {"type": "result", "id": job.id, "scene": scene, "files": files, "cached": cached,
                 "photo_sha256": ctx["sha256"], "timings": {k: round(v, 4) for k, v in timings.items()}}
+
+    def _analyse(self, req: dict[str, Any], photo: Any, seg: Any, depth: Any, options: Any, key: str,
+                 progress: Callable[[str, float], None], resegment: Callable[..., Any] | None,
+                 timings: dict[str, float]) -> dict[str, Any]:
+        """The scene, from a warm prepared engine when one matches (same network output, photo path,
+        camera and options but `recursion`), else from a new one, kept for the next request."""
+        focal_px, fov_deg = _num(req, "focal_px"), _num(req, "fov_deg")
+        prepare = getattr(self.pipeline, "prepare", None)
+        assemble = getattr(self.pipeline, "assemble", None)
+        if prepare is None or assemble is None or self._engine_memory <= 0:
+            return self.pipeline.analyse(photo, seg, depth, options, focal_px=focal_px, fov_deg=fov_deg,
+                                         progress=progress, resegment=resegment)
+        recursion = _recursion(req)
+        ekey = (key, str(getattr(photo, "path", "")), _options_key(options), focal_px, fov_deg)
+        found = self._engines.get(ekey)
+        if found is None:
+            t = time.perf_counter()
+            engine = prepare(photo, seg, depth, options, focal_px=focal_px, fov_deg=fov_deg, progress=progress,
+                             resegment=resegment)  # a cancel raises here: nothing half-made is kept
+            timings["prepare"] = time.perf_counter() - t
+        else:
+            engine = found[0]
+            self._engines.move_to_end(ekey)
+        try:
+            scene = assemble(engine, recursion, progress=progress, resegment=resegment)
+        except Cancelled:  # the engine stays consistent: children are published per object when complete
+            if found is None:
+                self._keep_engine(ekey, engine)
+            raise
+        except BaseException:
+            self._engines.pop(ekey, None)  # an engine that failed is not trusted again
+            raise
+        self._keep_engine(ekey, engine)
+        return scene
+
+    def _keep_engine(self, ekey: tuple[Any, ...], engine: Any) -> None:
+        """Keep `engine` (most recent), then drop the oldest beyond the count or the memory bound
+        (the newest always stays)."""
+        self._engines[ekey] = (engine, _nbytes(engine))
+        self._engines.move_to_end(ekey)
+        while len(self._engines) > 1 and (len(self._engines) > self._engine_memory or sum(
+                b for _, b in self._engines.values()) > self._engine_max_bytes):
+            self._engines.popitem(last=False)
 
     def _remember(self, req_id: Any, ctx: dict[str, Any]) -> None:
         self._done[str(req_id)] = ctx

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -222,6 +222,37 @@ def _r(x: Any, nd: int = 6) -> Any:
     return round(float(x), nd) + 0.0
 
 
+# Whether a node's cached children are exact for the hook at hand (SceneEngine.assemble): its state
+# says what the resegment hook did for its crop; the kind says what the current hook is.
+# "any": the hook was not asked; "none": no hook; "hit": the hook answered sub-labels; "live-none": a
+# live (network) hook answered None; "miss": a replay-only hook did not know the crop (a live one may);
+# "error": the hook failed (always redone, as a fresh build would retry it).
+_REUSABLE = {"none": ("any", "none"), "live": ("any", "hit", "live-none"),
+             "replay": ("any", "hit", "live-none", "miss")}
+
+
+@dataclass
+class _Node:
+    """An object and what computing its children needs, with its children once computed (the
+    recursion cache of a prepared SceneEngine). Children's dicts have no name yet: names come from
+    the scene-wide namer in assemble, exactly as a fresh build gives them."""
+
+    obj: dict[str, Any]
+    args: tuple[Any, ...] | None  # (box, spec, u, v, d, rgb, step, clip), a top object's (box, spec, pos); None: no children
+    warnings: list[str]  # emitted while making obj (top-level objects)
+    kids: list[_Node] | None = None
+    kid_warnings: tuple[str, ...] = ()
+    reuse: str = "any"
+
+
+def _renamed(obj: dict[str, Any], warnings: list[str], name: str) -> tuple[dict[str, Any], list[str]]:
+    """A top-level object given another name, with its parts and warnings."""
+    old, obj = obj["name"], {**obj, "name": name}
+    obj["parts"] = [{**p, "name": name + p["name"][len(old):]} if str(p.get("name", "")).startswith(old) else p
+                    for p in obj["parts"]]
+    return obj, [name + w[len(old):] if w.startswith(old + ":") else w for w in warnings]
+
+
 @dataclass
 class _Ctx:
     """What the per-object code needs; built once per scene."""
@@ -282,10 +313,19 @@ class SceneEngine:
         self.warnings: list[str] = []
         self.namer = _Namer()
         self._fits: dict[int, tuple[Box, str, bool]] = {}  # single-instance fits made while merging
+        self._root_args: tuple[Any, ...] | None = None  # set by _object: what its children need
+        self._hook_state = "any"  # what the resegment hook did in the last _children (see _REUSABLE)
 
     # ---- stages -------------------------------------------------------------------------------
 
     def run(self) -> dict[str, Any]:
+        self.prepare()
+        return self.assemble(self.options.recursion)
+
+    def prepare(self) -> None:
+        """Everything that does not depend on `options.recursion`: calibration, instances, statistics,
+        ground, merging and the top-level objects WITHOUT children. `assemble` then adds the children
+        to any depth and builds the scene; a server keeps a prepared engine warm (docs/PROTOCOL.md)."""
         self.progress("instances", 0.0)
         if self.depth is not None and not np.isfinite(self.depth).any():
             self.warnings.append("depth has no valid (finite, > 0) values: objects placed from class size priors")
@@ -323,24 +363,80 @@ class SceneEngine:
                         sy=self.full_size[1] / (self.h0 * self.gs),
                         color_stat=self.options.color_stat, min_area=self.min_area, has_ground=plane is not None)
         self.progress("objects", 0.55)
-        objects, sky = [], []
+        self._plane, self._pose = plane, pose
+        self._warnings0 = list(self.warnings)  # the scene's warnings before any object's
+        self._tops: list[_Node] = []
+        self._sky_members: list[int] = []
         merged = self._merge_groups()
         for g, members in enumerate(merged):
             spec = self.specs[int(self.inst_label[members[0]])]
             if spec.role == "sky":
-                sky.extend(members)
+                self._sky_members.extend(members)
                 continue
+            n_warn, self._root_args = len(self.warnings), None
             obj = self._object(members, spec)
             if obj is not None:
-                objects.append(obj)
+                self._tops.append(_Node(obj, self._root_args, self.warnings[n_warn:]))
+            del self.warnings[n_warn:]
             self.progress("objects", 0.55 + 0.35 * (g + 1) / max(len(merged), 1))
-        far = self._far_distance(objects)
-        for i in sky:
-            objects.append(self._sky(i, self.specs[int(self.inst_label[i])], far))
+        self._far = self._far_distance([t.obj for t in self._tops])
+        self._hook_memo: Any = None  # the memo of the resegment hook the cached children were made with
+
+    def assemble(self, recursion: int, *, progress: Progress | None = None,
+                 resegment: rec.Resegment | None | str = "keep") -> dict[str, Any]:
+        """The scene at `recursion` from a prepared engine: the same dict a fresh build_scene with
+        this recursion gives. Children are computed once per object and level and kept (a node's
+        children are published only when complete, so a cancelled call leaves no half-built level):
+        going 0 -> 1 -> 2 computes only the new level, 2 -> 1 and a repeat only copy. `resegment`:
+        the hook for children computed now ("keep": the one given before)."""
+        self.options = replace(self.options, recursion=recursion)
+        _check_options(self.options)
+        if progress is not None:
+            self.progress = progress
+        if not isinstance(resegment, str):
+            self.resegment = resegment
+        memo = getattr(self.resegment, "memo", None)
+        if memo is not self._hook_memo:  # another memo (or none): answers cached for crops may differ
+            for top in self._tops:
+                top.kids = None
+            self._hook_memo = memo
+        kind = "none" if self.resegment is None else "replay" if getattr(self.resegment, "replay_only", False) else "live"
+        self.namer, self.warnings = _Namer(), list(self._warnings0)
+        objects = []
+        for g, top in enumerate(self._tops):
+            name = self.namer.top(top.obj["label"])
+            obj, warnings = dict(top.obj), top.warnings
+            if name != obj["name"]:  # a child's name took this one (labels with digits): rename
+                obj, warnings = _renamed(obj, warnings, name)
+            self.warnings.extend(warnings)
+            obj["children"] = self._grow(top, 1, name, kind) if recursion > 0 else []
+            objects.append(obj)
+            if recursion > 0:
+                self.progress("recursion", 0.9 + 0.05 * (g + 1) / len(self._tops))
+        for i in self._sky_members:
+            objects.append(self._sky(i, self.specs[int(self.inst_label[i])], self._far))
         self.progress("scene", 0.95)
-        scene = self._scene(objects, plane, scale, pose, far)
+        scene = self._scene(objects, self._plane, self.scale, self._pose, self._far)
         self.progress("done", 1.0)
         return scene
+
+    def _grow(self, node: _Node, level: int, name: str, kind: str) -> list[dict[str, Any]]:
+        """The children (dicts, named now) of `node` at `level`, and theirs down to options.recursion;
+        each node's children computed at most once for the hook kind that makes them exact."""
+        if node.args is None:
+            return []
+        if node.kids is None or node.reuse not in _REUSABLE[kind]:
+            kids, warnings, reuse = self._child_nodes(node)
+            node.kids, node.kid_warnings, node.reuse = kids, warnings, reuse  # published complete
+        self.warnings.extend(node.kid_warnings)
+        out = []
+        for j, kid in enumerate(node.kids, start=1):
+            child = dict(kid.obj)
+            child["name"] = self.namer.child(name, j)
+            child["children"] = self._grow(kid, level + 1, child["name"], kind) if level < self.options.recursion else []
+            out.append(child)
+        return out
+
 
     def _ground_and_scale(self) -> tuple[PlaneFit | None, float]:
         plane = None
@@ -682,9 +778,7 @@ class SceneEngine:
         frozen = (1,) if spec.role == "ceiling" else (2,) if spec.slab else ()
         box = cover_bbox(box, bbox, self.ctx.pose, self.intr, keep_bottom=box.bottom <= 1e-6, frozen=frozen)
         self._apply_box(obj, box, spec, source if measured else "prior")
-        if self.options.recursion > 0:
-            rgb = self.rgb.reshape(-1, 3)[self.groups.order[pos]]
-            obj["children"] = self._children(obj, box, spec, u, v, d, rgb, level=1)
+        self._root_args = (box, spec, pos)  # its children come in assemble (_child_nodes)
         return obj
 
     def _apply_box(self, obj: dict[str, Any], box: Box, spec: ShapeSpec, source: str) -> None:
@@ -756,10 +850,29 @@ class SceneEngine:
 
     # ---- recursion ----------------------------------------------------------------------------
 
+    def _child_nodes(self, node: _Node) -> tuple[list[_Node], tuple[str, ...], str]:
+        """`_children` of a node (a top-level object's pixels gathered from its positions), with the
+        warnings it emitted and what the resegment hook did for its crop (see _REUSABLE)."""
+        assert node.args is not None
+        if len(node.args) == 3:
+            box, spec, pos = node.args
+            u, v = self.px.u[pos], self.px.v[pos]
+            d = self.px.depth[pos] if self.px.depth is not None else None
+            rgb = self.rgb.reshape(-1, 3)[self.groups.order[pos]]
+            step, clip = 1, None
+        else:
+            box, spec, u, v, d, rgb, step, clip = node.args
+        n_warn, self._hook_state = len(self.warnings), "any"
+        kids = self._children(node.obj, box, spec, u, v, d, rgb, step, clip)
+        warnings = tuple(self.warnings[n_warn:])
+        del self.warnings[n_warn:]
+        return kids, warnings, self._hook_state
+
     def _children(self, parent: dict[str, Any], box: Box, spec: ShapeSpec, u: np.ndarray, v: np.ndarray,
-                  d: np.ndarray | None, rgb: np.ndarray, level: int, step: int = 1,
-                  clip: np.ndarray | None = None) -> list[dict[str, Any]]:
-        """Children of an object from its pixels (grid coordinates u, v). Pixels on a lattice of
+                  d: np.ndarray | None, rgb: np.ndarray, step: int = 1,
+                  clip: np.ndarray | None = None) -> list[_Node]:
+        """Children of an object from its pixels (grid coordinates u, v), unnamed, without their own
+        children (each node keeps what computing them needs). Pixels on a lattice of
         spacing `step` stand for step x step pixels each: an object of more than
         MAX_SPLIT_PIXELS pixels is split on such a lattice (counts, colours, depths and fits from
         the lattice pixels), so recursion costs O(objects), whatever their size. Children's boxes
@@ -786,7 +899,7 @@ class SceneEngine:
         if len(pieces) < 2:
             return []
         children = []
-        for j, idx in enumerate(pieces, start=1):
+        for idx in pieces:
             g = int(groups[idx[0]])
             label = names[g] if names is not None else parent["label"]
             cspec = self.table.lookup(label) if names is not None else spec
@@ -797,7 +910,7 @@ class SceneEngine:
             dstats = depth_summary(cd) if cd is not None else np.array([np.nan] * 6 + [0.0])
             dstats[6] *= weight
             conf = float(np.mean(self.confidence[cv, cu])) if self.confidence is not None else float("nan")
-            child = self._common(self.namer.child(parent["name"], j), label, parent["label_id"], cspec,
+            child = self._common("", label, parent["label_id"], cspec,
                                  pixel_color(rgb[idx], self.ctx.color_stat), len(idx) * weight, bbox, dstats, conf)
             child["pixels"] = min(child["pixels"], parent["pixels"])
             child["depth_m"]["valid_pixels"] = min(child["depth_m"]["valid_pixels"], child["pixels"])
@@ -806,9 +919,7 @@ class SceneEngine:
             child["shape"] = cspec.shape if not cspec.flat and cspec.role != "sky" else "cube"
             child["translate"], child["rotate"], child["size"] = _r(cbox.center), [0.0, _r(cbox.yaw), 0.0], _r(cbox.size)
             child["thickness_source"] = source if measured else "prior"
-            if level < self.options.recursion:
-                child["children"] = self._children(child, cbox, cspec, cu, cv, cd, rgb[idx], level + 1, step, bbox)
-            children.append(child)
+            children.append(_Node(child, (cbox, cspec, cu, cv, cd, rgb[idx], step, bbox), []))
         return children
 
     def _resegment(self, u: np.ndarray, v: np.ndarray, rgb: np.ndarray,
@@ -816,6 +927,7 @@ class SceneEngine:
         """Sub-labels of the object's pixels from the hook (None: use the colour/depth split).
         Lattice pixels (`step` > 1) fill their step x step cell of the mask."""
         if self.resegment is None:
+            self._hook_state = "none"
             return None, None
         x0, y0 = int(u.min()), int(v.min())
         hh = min(int(v.max()) + step, self.h) - y0
@@ -825,13 +937,16 @@ class SceneEngine:
         for dy in range(step):
             for dx in range(step):
                 mask[np.minimum(v - y0 + dy, hh - 1), np.minimum(u - x0 + dx, ww - 1)] = True
+        self._hook_state = "error"
         try:
             out = self.resegment(crop_rgb, mask)
         except Exception as exc:  # a failing hook must not lose the scene
             self.warnings.append(f"resegment failed ({type(exc).__name__}: {exc}); colour/depth split used")
             return None, None
         if out is None:
+            self._hook_state = "miss" if getattr(self.resegment, "replay_only", False) else "live-none"
             return None, None
+        self._hook_state = "hit"
         sub, names = out
         sub = np.asarray(sub)
         if sub.shape != (hh, ww) or not names:

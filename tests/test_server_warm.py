@@ -1,0 +1,250 @@
+"""Warm analysis for `regenerate`: a prepared SceneEngine assembled at any recursion gives exactly the
+scene a fresh build gives (same JSON), whatever the sequence of recursions and resegment hooks, and the
+server keeps the last few prepared engines (docs/PROTOCOL.md, regenerate)."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pytest
+from test_analysis_synth import street
+from test_server_support import FakePipeline, make_photo
+
+from inference_server.analysis.engine import SceneEngine, SceneOptions, build_scene
+from inference_server.cache import NetworkCache
+from inference_server.inference.types import DepthMap, Segmentation
+from inference_server.server import Job, RealPipeline, ResegmentMemo, Server
+
+SRC = {"image": "street.png", "width": 320, "height": 240, "sha256": "0" * 64}
+
+
+def text(scene: dict[str, Any]) -> str:
+    return json.dumps(scene, sort_keys=True, allow_nan=False)
+
+
+def network(crop_rgb: np.ndarray, crop_mask: np.ndarray) -> tuple[np.ndarray, list[str]] | None:
+    """A deterministic stand-in for the re-segmentation network: top/bottom halves of big crops."""
+    if crop_mask.sum() < 3000:
+        return None
+    sub = np.zeros(crop_mask.shape, np.int32)
+    sub[: crop_mask.shape[0] // 2] = 1
+    return sub, ["wall", "windowpane"]
+
+
+def fresh(s: Any, names: list[str], recursion: int, hook: Any = None, **kw: Any) -> dict[str, Any]:
+    return build_scene(s.rgb, s.labels, names, kw.pop("depth", s.depth), s.intr,
+                       SceneOptions(recursion=recursion, **kw), source=dict(SRC), resegment=hook)
+
+
+def prepared(s: Any, names: list[str], hook: Any = None, **kw: Any) -> SceneEngine:
+    engine = SceneEngine(s.rgb, s.labels, names, kw.pop("depth", s.depth), s.intr, SceneOptions(**kw),
+                         source=dict(SRC), confidence=None, full_size=None, progress=None, resegment=hook)
+    engine.prepare()
+    return engine
+
+
+def count(objects: list[dict[str, Any]]) -> int:
+    return sum(1 + count(o["children"]) for o in objects)
+
+
+@pytest.mark.parametrize("kw", [{}, {"color_stat": "median"}, {"depth_kind": "relative"}, {"depth": None}])
+def test_warm_assemble_equals_a_fresh_build_for_any_recursion_sequence(kw: dict[str, Any]) -> None:
+    s = street()
+    engine = prepared(s, s.names, **dict(kw))
+    counts = {}
+    for r in (0, 1, 2, 1, 3, 0, 2, 2, 3):
+        warm = engine.assemble(r)
+        assert text(warm) == text(fresh(s, s.names, r, **dict(kw))), r
+        assert warm["settings"]["recursion"] == r
+        counts[r] = count(warm["objects"])
+    assert counts[0] < counts[1] < counts[2] < counts[3]
+
+
+def test_levels_are_computed_once_and_the_returned_scene_is_not_the_cache() -> None:
+    s = street()
+    engine = prepared(s, s.names)
+    calls: list[int] = []
+    child_nodes = engine._child_nodes
+
+    def counting(node: Any) -> Any:
+        calls.append(1)
+        return child_nodes(node)
+
+    engine._child_nodes = counting  # type: ignore[method-assign]
+    first = engine.assemble(2)
+    n2 = len(calls)
+    assert n2 > 0
+    engine.assemble(1)
+    engine.assemble(2)
+    assert len(calls) == n2  # 2 -> 1 -> 2: nothing recomputed
+    engine.assemble(3)
+    assert len(calls) > n2  # only the new level
+    first["objects"][0]["children"].clear()
+    first["objects"][0]["name"] = "changed"
+    assert text(engine.assemble(2)) == text(fresh(s, s.names, 2))
+
+
+def test_warm_children_follow_the_hook_like_a_fresh_build() -> None:
+    """analyze (live network, recorded) then regenerate (replayed answers only), as the server does:
+    a crop the replay lacks falls back to the colour split, and a later analyze that runs the network
+    on it gets the network's answer - warm as fresh."""
+    s = street()
+    memo = ResegmentMemo()
+    engine = prepared(s, s.names)
+    steps = [("live", 1), ("replay", 2), ("replay", 1), ("replay", 3), ("live", 3), ("replay", 3), ("live", 0),
+             ("replay", 2)]
+    labels_seen = set()
+    for kind, r in steps:
+        hook = memo.recording("k", network) if kind == "live" else memo.replaying("k")
+        warm = engine.assemble(r, resegment=hook)
+        again = memo.recording("k", network) if kind == "live" else memo.replaying("k")
+        assert text(warm) == text(fresh(s, s.names, r, again)), (kind, r)
+        labels_seen |= {c["label"] for o in warm["objects"] for c in o["children"]}
+    assert {"wall", "windowpane"} <= labels_seen
+    # another memo (the server's was evicted): the cached children are dropped, not reused
+    other = ResegmentMemo().replaying("k")
+    assert other is None
+    assert text(engine.assemble(2, resegment=None)) == text(fresh(s, s.names, 2, None))
+
+
+def test_a_failing_hook_is_retried_like_a_fresh_build() -> None:
+    s = street()
+    fail = [True]
+
+    def flaky(crop_rgb: np.ndarray, crop_mask: np.ndarray) -> Any:
+        if fail[0]:
+            raise RuntimeError("busy")
+        return network(crop_rgb, crop_mask)
+
+    engine = prepared(s, s.names, flaky)
+    assert any("resegment failed" in w for w in engine.assemble(1)["warnings"])
+    fail[0] = False
+    assert text(engine.assemble(1)) == text(fresh(s, s.names, 1, flaky))
+
+
+def test_a_child_name_that_takes_a_top_level_name_is_resolved_as_in_a_fresh_build() -> None:
+    s = street()
+    names = ["sky", "road", "car", "building", "building 1"]  # the crate's top name is building_1_<k>
+    engine = prepared(s, names)
+    for r in (0, 1, 2, 0, 1):
+        warm = engine.assemble(r)
+        assert text(warm) == text(fresh(s, names, r)), r
+    top = {o["name"] for o in engine.assemble(1)["objects"]}
+    assert "building_1_1" not in top and any(n.startswith("building_1_") for n in top)
+
+
+# ---------------------------------------------------------------------------------------- server
+class EnginePipeline(FakePipeline):
+    """The real engine on the synthetic street (networks faked), with prepare/assemble."""
+
+    make_options = RealPipeline.make_options
+    analyse = RealPipeline.analyse
+
+    def __init__(self) -> None:
+        self.s = street()
+        self.prepares = 0
+        self.cancel_after: tuple[Job, int] | None = None
+
+    def load_photo(self, path: str) -> Any:
+        base = super().load_photo(path)
+        h, w = self.s.labels.shape
+        return SimpleNamespace(path=path, rgb=self.s.rgb, full_width=w, full_height=h, shape=(h, w),
+                               sha256=base.sha256, exif_focal_mm=None, exif_focal_35mm=None,
+                               exif_sensor_width_mm=None)
+
+    def infer(self, photo: Any, seg_model: str, depth_model: str | None, progress: Any,
+              focal_px: float | None = None, fov_deg: float | None = None) -> tuple[Any, Any]:
+        return (Segmentation(labels=self.s.labels, names=list(self.s.names), model=seg_model),
+                DepthMap(depth=self.s.depth, kind="metric", model=str(depth_model)))
+
+    def resegmenter(self, seg_model: str) -> Any:
+        return network
+
+    def prepare(self, *args: Any, **kwargs: Any) -> Any:
+        self.prepares += 1
+        return RealPipeline.prepare(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    def assemble(self, engine: Any, recursion: int, *, progress: Any, resegment: Any) -> Any:
+        if self.cancel_after is not None:
+            job, n = self.cancel_after
+            calls = [0]
+
+            def cancelling(stage: str, frac: float) -> None:
+                calls[0] += 1
+                if calls[0] > n:
+                    job.cancel.set()
+                progress(stage, frac)
+
+            return engine.assemble(recursion, progress=cancelling, resegment=resegment)
+        return engine.assemble(recursion, progress=progress, resegment=resegment)
+
+
+def test_server_regenerates_from_a_warm_engine_identical_to_a_fresh_analysis(tmp_path: Path) -> None:
+    pipe = EnginePipeline()
+    server = Server(pipeline=pipe, cache=NetworkCache(tmp_path / "cache"), out=io.StringIO())
+    photo = str(make_photo(tmp_path / "p.png"))
+    res = server._run(Job("a", "analyze", {"id": "a", "type": "analyze", "photo": photo, "recursion": 1}))
+    assert res["type"] == "result" and "prepare" in res["timings"]
+    assert pipe.prepares == 1
+    check = memo_check(pipe)
+    assert text(res["scene"]) == check(photo, 1, {}, "live")
+    n = 0
+    for r, options in ((2, {}), (1, {}), (0, {}), (2, {}), (2, {"color_stat": "median"}), (1, {"color_stat": "median"}),
+                       (3, {})):
+        n += 1
+        req = {"id": f"r{n}", "type": "regenerate", "ref": "a", "recursion": r, "options": options, "supersede": True}
+        res = server._run(Job(req["id"], "regenerate", req))
+        assert res["type"] == "result", res
+        assert text(res["scene"]) == check(photo, r, options, "replay"), (r, options)
+        assert ("prepare" in res["timings"]) == (n == 5)
+    assert pipe.prepares == 2
+    # a cancel in the middle of the children leaves the engine whole: the next answer is still exact
+    for r in (4, 5):
+        req = {"id": f"c{r}", "type": "regenerate", "ref": "a", "recursion": r}
+        job = Job(req["id"], "regenerate", req)
+        pipe.cancel_after = (job, 2)
+        assert server._run(job)["type"] == "cancelled"
+        pipe.cancel_after = None
+        req = {"id": f"d{r}", "type": "regenerate", "ref": "a", "recursion": r}
+        res = server._run(Job(req["id"], "regenerate", req))
+        assert text(res["scene"]) == check(photo, r, {}, "replay")
+    assert pipe.prepares == 2
+    # scene.json on disk is the same scene
+    assert json.loads(Path(res["files"]["scene_json"]).read_text()) == res["scene"]
+
+
+def memo_check(pipe: EnginePipeline) -> Any:
+    """A fresh analysis with the hook a fresh server would give: its own memo, fed like the server's."""
+    memo = ResegmentMemo()
+
+    def check(photo_path: str, recursion: int, options: dict[str, Any], kind: str) -> str:
+        from inference_server import pipeline
+
+        photo = pipe.load_photo(photo_path)
+        seg, depth = pipe.infer(photo, "fake-seg", "fake-depth", None)
+        opts = RealPipeline.make_options(pipe, recursion, options)  # type: ignore[arg-type]
+        hook = memo.recording("k", network) if kind == "live" else memo.replaying("k")
+        return text(pipeline.analyse(photo, seg, depth, opts, resegment=hook))
+
+    return check
+
+
+def test_engine_memory_is_bounded(tmp_path: Path) -> None:
+    pipe = EnginePipeline()
+    server = Server(pipeline=pipe, cache=NetworkCache(tmp_path / "cache"), out=io.StringIO(), engine_memory=2)
+    photo = str(make_photo(tmp_path / "p.png"))
+    assert server._run(Job("a", "analyze", {"id": "a", "type": "analyze", "photo": photo}))["type"] == "result"
+    for i, h in enumerate((1.5, 1.7, 1.9)):
+        req = {"id": i, "type": "regenerate", "ref": "a", "options": {"camera_height_m": h}}
+        assert server._run(Job(i, "regenerate", req))["type"] == "result"
+    assert len(server._engines) == 2 and pipe.prepares == 4
+    assert all(b > 100_000 for _, b in server._engines.values())
+    server._engine_max_bytes = 1  # over the bound: only the newest stays
+    req = {"id": 9, "type": "regenerate", "ref": "a", "options": {"camera_height_m": 1.9}}
+    assert server._run(Job(9, "regenerate", req))["type"] == "result"
+    assert len(server._engines) == 1 and pipe.prepares == 4
