@@ -81,7 +81,8 @@ def test_agreeing_network_depth_is_blended_and_plausible_thickness_kept() -> Non
     assert rec["distance_from"] == "footprint+depth"
     assert rec["z_m"] == pytest.approx(math.exp(0.75 * math.log(rec["footprint_z_m"]) + 0.25 * math.log(11.0)), rel=1e-3)
     assert 10.0 < rec["z_m"] < 11.0
-    assert source == "measured" and seed.size[2] == pytest.approx(5.0)  # within 1.5 x the prior's 4.5 m
+    assert source == "measured" and rec["thickness_m"] == pytest.approx(5.0)  # within 1.5 x the prior's 4.5 m
+    assert 5.0 <= seed.size[2] < 5.3  # the front face comes forward to the footprint to cover the bottom
 
 
 def test_hidden_foot_keeps_network_depth_capped_by_the_ground() -> None:
@@ -182,3 +183,14 @@ def test_wall_on_network_depth_follows_its_base_line_on_the_ground() -> None:
     _, _, rec2 = placement.place(smeared, "prior", wall, bbox, float(np.mean(u)), 40.0, contact_row=-1, limited=True,
                                  pose=POSE, intr=INTR, has_ground=True, u=u, v=v, ground_px=np.zeros_like(ground))
     assert rec2 is not None and rec2["distance_from"] != "footprint line"
+
+
+def test_without_a_ground_plane_standing_objects_are_capped_not_footprinted() -> None:
+    fitted = Box(center=(0.0, 0.75, -20.0), yaw=0.0, size=(1.8, 1.5, 4.5))
+    bbox = _bbox(TRUE_CAR)
+    far = placement.place(fitted, "measured", CAR, bbox, (bbox[0] + bbox[2]) / 2.0, 20.0, contact_row=int(bbox[3]) - 1,
+                          limited=False, pose=POSE, intr=INTR, has_ground=False)[2]
+    assert far["distance_from"] == "depth, capped by the ground" and far["z_m"] == pytest.approx(10.0, rel=0.02)
+    near = placement.place(fitted, "measured", CAR, bbox, (bbox[0] + bbox[2]) / 2.0, 9.5, contact_row=int(bbox[3]) - 1,
+                           limited=False, pose=POSE, intr=INTR, has_ground=False)[2]
+    assert near["distance_from"] == "depth" and near["z_m"] == pytest.approx(9.5)  # no blending without a plane

@@ -10,10 +10,11 @@ ground is better known (the calibration fits it over thousands of pixels), so fo
    bottom-centre meets the ground plane (the footprint's z-depth). Where the network's median depth of the
    object agrees within AGREE, the two are blended (mostly footprint); otherwise the footprint wins. A
    standing object whose foot is not seen keeps its network depth, but never farther than where the ground
-   meets its lowest visible row (its real foot is lower in the image, so nearer). Other objects (signs,
+   meets its lowest visible row (its real foot is lower in the image, so nearer; without a fitted ground
+   plane the engine still stands such boxes on y = 0, so the same cap holds there). Other objects (signs,
    lights, anything not standing) keep their network depth.
 2. **Extents.** The box faces the camera (its local +Z along the horizontal view ray); its near face is at
-   that distance; width and height come from the silhouette (the engine's ``cover_bbox`` grows a small seed
+   that distance; width and height come from the silhouette (``cover_bbox`` grows a small seed
    box until its projection covers the segment); the thickness along the view ray is the class prior
    (``_prior_depth`` of boxes.py, slabs their own thickness) whenever the measured one is implausible (more
    than PLAUSIBLE x the prior's largest horizontal dimension), else the measured one; classes with no entry of their
@@ -25,8 +26,9 @@ ground is better known (the calibration fits it over thousands of pixels), so fo
    direction over their robust extent (``place_wall``). With too few such columns they are placed as above
    (a facing slab).
 
-Ceilings, ground, water and sky are left alone. ``place`` returns the seed box, the thickness source and a record (scene object field ``placement``) of
-which distance was used. Metric depth (user files, sensors) never comes here.
+Ceilings, ground, water and sky are left alone. ``place`` returns the box (already covering the segment),
+the thickness source and a record (scene object field ``placement``) of which distance was used. Metric
+depth (user files, sensors) never comes here.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from .boxes import Box, _prior_depth, principal_yaw, robust_span
+from .boxes import Box, _prior_depth, cover_bbox, principal_yaw, robust_span
 from .camera import Intrinsics
 from .ground import Pose
 from .shapes import ShapeSpec
@@ -136,7 +138,7 @@ def place(box: Box, source: str, spec: ShapeSpec, bbox: np.ndarray, foot_u: floa
           contact_row: int, limited: bool, pose: Pose, intr: Intrinsics, has_ground: bool,
           u: np.ndarray | None = None, v: np.ndarray | None = None,
           ground_px: np.ndarray | None = None) -> tuple[Box, str, dict[str, Any] | None]:
-    """The seed box of an object with network depth (see the module doc), its thickness_source and a
+    """The box of an object with network depth (see the module doc), its thickness_source and a
     placement record; the input box unchanged (record None) for roles this does not apply to.
 
     `box`/`source`: the engine's fit of the back-projected pixels; `bbox`: [x0, y0, x1, y1) in the
@@ -150,7 +152,7 @@ def place(box: Box, source: str, spec: ShapeSpec, bbox: np.ndarray, foot_u: floa
             and ground_px is not None:
         wall = place_wall(box, spec, u, v, ground_px, z_net, pose=pose, intr=intr)
         if wall is not None:
-            return wall[0], "prior", wall[1]
+            return cover_bbox(wall[0], bbox, pose, intr, keep_bottom=True, frozen=(2,)), "prior", wall[1]
     if spec.role in SKIP_ROLES or spec.flat:
         return box, source, None
     x0, y0, x1, y1 = (float(b) for b in bbox)
@@ -158,15 +160,15 @@ def place(box: Box, source: str, spec: ShapeSpec, bbox: np.ndarray, foot_u: floa
     cam = np.asarray(pose.T, dtype=np.float64)
     # standing: on the ground by class, or an "auto" class the fit put there (never a class that floats,
     # whose fitted bottom may only have been clamped at the ground)
-    standing = has_ground and (spec.standing is True or (spec.standing == "auto" and box.bottom <= 1e-6))
+    standing = spec.standing is True or (spec.standing == "auto" and box.bottom <= 1e-6)
     record: dict[str, Any] = {"network_z_m": round(z_net, 3)}
     z, how = z_net, "depth"
     foot_ray = _ray(foot_u, y1, pose, intr)
     z_foot = -cam[1] / foot_ray[1] if foot_ray[1] < -1e-9 else math.inf
-    if standing and math.isfinite(z_foot):
+    if standing and math.isfinite(z_foot):  # without a ground plane y = 0 is still where standing boxes stand
         record["footprint_z_m"] = round(z_foot, 3)
         tol = max(2.0, CONTACT_TOL * (y1 - y0))
-        if not limited and contact_row >= 0 and contact_row + 1.0 >= y1 - tol:
+        if has_ground and not limited and contact_row >= 0 and contact_row + 1.0 >= y1 - tol:
             if abs(math.log(z_foot / z_net)) <= math.log(AGREE):
                 z = math.exp(FOOT_WEIGHT * math.log(z_foot) + (1.0 - FOOT_WEIGHT) * math.log(z_net))
                 how = "footprint+depth"
@@ -211,4 +213,7 @@ def place(box: Box, source: str, spec: ShapeSpec, bbox: np.ndarray, foot_u: floa
     centre = front + view * (thick / 2.0)
     if standing:
         centre[1] = h / 2.0
-    return Box(center=(float(centre[0]), float(centre[1]), float(centre[2])), yaw=yaw, size=(w, h, thick)), src, record
+    seed = Box(center=(float(centre[0]), float(centre[1]), float(centre[2])), yaw=yaw, size=(w, h, thick))
+    # grown here (not by the engine, whose rule keeps any box bottom at or below y = 0 fixed): a floating
+    # object may move its bottom, a standing one never
+    return cover_bbox(seed, bbox, pose, intr, keep_bottom=standing, frozen=(2,) if spec.slab else ()), src, record
