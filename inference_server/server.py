@@ -232,8 +232,9 @@ def _options_key(options: Any) -> str:
 
 
 def _nbytes(root: Any, limit: int = 200_000) -> int:
-    """Bytes of the numpy arrays reachable from `root` through attributes, dicts, lists and tuples
-    (each array counted once; a view counts its base). An estimate for the engine memory bound."""
+    """Bytes of the numpy arrays reachable from `root` through attributes, lists and tuples (each
+    array counted once; a view counts its base). An estimate for the engine memory bound: dicts (the
+    engine's scene dicts: rounded numbers, no arrays) are not walked, which keeps it at a few ms."""
     import numpy as np
 
     seen: set[int] = set()
@@ -250,9 +251,7 @@ def _nbytes(root: Any, limit: int = 200_000) -> int:
         if id(obj) in seen or isinstance(obj, str | bytes | int | float | bool) or obj is None:
             continue
         seen.add(id(obj))
-        if isinstance(obj, dict):
-            stack.extend(obj.values())
-        elif isinstance(obj, list | tuple | set):
+        if isinstance(obj, list | tuple | set):
             stack.extend(obj)
         elif hasattr(obj, "__dict__") and not callable(obj):
             stack.extend(vars(obj).values())
@@ -370,16 +369,24 @@ class Server:
         self._resegment_memo = ResegmentMemo()
         # Prepared analyses (SceneEngine.prepare: everything but the recursion), the last few, so that a
         # regenerate that changes only `recursion` (the panel's slider) assembles the scene from them.
-        self._engines: OrderedDict[tuple[Any, ...], tuple[Any, int]] = OrderedDict()  # key -> (engine, bytes)
+        # key -> (engine, estimated bytes, deepest recursion assembled: bytes re-estimated when it grows)
+        self._engines: OrderedDict[tuple[Any, ...], tuple[Any, int, int]] = OrderedDict()
         self._engine_memory, self._engine_max_bytes = max(0, engine_memory), engine_max_bytes
         self._stopping = threading.Event()
         self._worker = threading.Thread(target=self._work, name="img2maya-worker", daemon=True)
 
     # ---------------------------------------------------------------- output
     def send(self, message: dict[str, Any]) -> None:
-        """Write one protocol line (thread-safe; one line per message, flushed at once)."""
+        """Write one protocol line (thread-safe; one line per message, flushed at once). A result's
+        scene already encoded (`_scene_text`, the text of scene.json) is spliced in, not encoded again."""
+        scene_text = message.get("_scene_text")
         try:
-            line = json.dumps(message, allow_nan=False, separators=(",", ":"), default=_json_default)
+            if isinstance(scene_text, str) and "scene" in message:
+                rest = {k: v for k, v in message.items() if k not in ("scene", "_scene_text")}
+                line = (json.dumps(rest, allow_nan=False, separators=(",", ":"), default=_json_default)[:-1]
+                        + ',"scene":' + scene_text + "}")
+            else:
+                line = json.dumps(message, allow_nan=False, separators=(",", ":"), default=_json_default)
         except (TypeError, ValueError) as exc:
             line = json.dumps({"type": "error", "id": message.get("id"), "code": "internal",
                                "message": f"reply not serialisable: {_one_line(exc)}"})
@@ -751,7 +758,8 @@ class Server:
         t = time.perf_counter()
         images.join()
         progress("write", 0.0)
-        files = write_outputs(out_dir, photo, seg, depth, scene, ctx["key"])  # images are fresh: scene.json
+        scene_text = encode_scene(scene)  # once: the same text goes into scene.json and on the wire
+        files = write_outputs(out_dir, photo, seg, depth, scene_text, ctx["key"])  # images are fresh: scene.json
         if out_dir.parent == self.cache.out_root:
             self.cache.touch_out_dir(out_dir)
         timings["write"] = time.perf_counter() - t
@@ -760,7 +768,8 @@ class Server:
         progress("done", 1.0)
         self._remember(job.id, ctx)
         return {"type": "result", "id": job.id, "scene": scene, "files": files, "cached": cached,
-                "photo_sha256": ctx["sha256"], "timings": {k: round(v, 4) for k, v in timings.items()}}
+                "photo_sha256": ctx["sha256"], "timings": {k: round(v, 4) for k, v in timings.items()},
+                "_scene_text": scene_text}
 
     def _analyse(self, req: dict[str, Any], photo: Any, seg: Any, depth: Any, options: Any, key: str,
                  progress: Callable[[str, float], None], resegment: Callable[..., Any] | None,
@@ -786,23 +795,24 @@ class Server:
             self._engines.move_to_end(ekey)
         try:
             scene = assemble(engine, recursion, progress=progress, resegment=resegment)
-        except Cancelled:  # the engine stays consistent: children are published per object when complete
-            if found is None:
-                self._keep_engine(ekey, engine)
+        except Cancelled:  # the engine stays consistent: children are published per node when complete
+            self._keep_engine(ekey, engine, found, recursion)
             raise
         except BaseException:
             self._engines.pop(ekey, None)  # an engine that failed is not trusted again
             raise
-        self._keep_engine(ekey, engine)
+        self._keep_engine(ekey, engine, found, recursion)
         return scene
 
-    def _keep_engine(self, ekey: tuple[Any, ...], engine: Any) -> None:
+    def _keep_engine(self, ekey: tuple[Any, ...], engine: Any, found: tuple[Any, int, int] | None,
+                     recursion: int) -> None:
         """Keep `engine` (most recent), then drop the oldest beyond the count or the memory bound
-        (the newest always stays)."""
-        self._engines[ekey] = (engine, _nbytes(engine))
+        (the newest always stays). Its size is estimated again only when deeper children were made."""
+        if found is None or recursion > found[2]:
+            self._engines[ekey] = (engine, _nbytes(engine), recursion if found is None else max(recursion, found[2]))
         self._engines.move_to_end(ekey)
         while len(self._engines) > 1 and (len(self._engines) > self._engine_memory or sum(
-                b for _, b in self._engines.values()) > self._engine_max_bytes):
+                e[1] for e in self._engines.values()) > self._engine_max_bytes):
             self._engines.popitem(last=False)
 
     def _remember(self, req_id: Any, ctx: dict[str, Any]) -> None:
@@ -871,20 +881,26 @@ def write_network_outputs(out_dir: Path, photo: Any, seg: Any, depth: Any, key: 
     return True
 
 
-def write_outputs(out_dir: Path, photo: Any, seg: Any, depth: Any, scene: dict[str, Any],
+def encode_scene(scene: dict[str, Any]) -> str:
+    """A scene as compact JSON (no NaN): one line, the C encoder (an indented dump is ~4x slower)."""
+    return json.dumps(scene, allow_nan=False, separators=(",", ":"), default=_json_default)
+
+
+def write_outputs(out_dir: Path, photo: Any, seg: Any, depth: Any, scene: dict[str, Any] | str,
                   key: str) -> dict[str, str | None]:
     """Write the files a client shows or reuses, atomically; returns their paths.
 
     preview.png (labels coloured over the photo), labels.png (16-bit ids, reusable as `--labels`),
     labels.json (names), confidence.png (8-bit), depth.npy (float32, reusable as `--depth`),
     depth_preview.png (8-bit, near = bright) and scene.json. The image files depend only on the network
-    output, so they are rewritten only when the cache key changes: a regenerate writes scene.json alone.
+    output, so they are rewritten only when the cache key changes: a regenerate writes scene.json alone
+    (compact JSON: `scene` as a dict, or already encoded by encode_scene).
     """
     from .scene import atomic_write_bytes
 
     out_dir.mkdir(parents=True, exist_ok=True)
     write_network_outputs(out_dir, photo, seg, depth, key)
-    text = json.dumps(scene, indent=1, allow_nan=False, default=_json_default)
+    text = scene if isinstance(scene, str) else encode_scene(scene)
     atomic_write_bytes(out_dir / _FILE_NAMES["scene_json"], text.encode("utf-8"))
     return _output_files(out_dir, seg, depth)
 

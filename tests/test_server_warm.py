@@ -243,7 +243,7 @@ def test_engine_memory_is_bounded(tmp_path: Path) -> None:
         req = {"id": i, "type": "regenerate", "ref": "a", "options": {"camera_height_m": h}}
         assert server._run(Job(i, "regenerate", req))["type"] == "result"
     assert len(server._engines) == 2 and pipe.prepares == 4
-    assert all(b > 100_000 for _, b in server._engines.values())
+    assert all(e[1] > 100_000 for e in server._engines.values())
     server._engine_max_bytes = 1  # over the bound: only the newest stays
     req = {"id": 9, "type": "regenerate", "ref": "a", "options": {"camera_height_m": 1.9}}
     assert server._run(Job(9, "regenerate", req))["type"] == "result"
