@@ -1,7 +1,10 @@
 """Server timings on a 2 MP photo: start, cold analyze (model load + networks), warm analyze of another
-photo (models loaded, nothing cached), cached analyze, and regenerate with recursion 2 (analysis only).
+photo (models loaded, nothing cached), cached analyze, and regenerate (analysis only): repeated at recursion
+2, the panel's slider (recursion 0 -> 1 -> 2 -> 1 after new options), a cold 0 -> 2 jump, and new options
+straight at recursion 2.
 
-    .venv/bin/python benchmarks/bench_server.py [--photo P] [--photo2 P] [--models-dir D] [--repeat N]
+    .venv/bin/python benchmarks/bench_server.py [--photo P] [--photo2 P] [--models-dir D] [--repeat N] [--code DIR]
+    .venv/bin/python benchmarks/bench_server.py --regenerate-only [--repeat N] [--code DIR]
     .venv/bin/python benchmarks/bench_server.py --analysis-only [--photo P] [--repeat N] [--recursion N] [--code DIR]
 
 --analysis-only skips the server: the networks run once in-process, then the analysis alone (what a warm
@@ -10,7 +13,14 @@ at recursion 0 and at --recursion, with the engine's own stages (from its progre
 
 Runs the real server through the Maya-side client (scripts/img2maya/client.py), with a fresh cache in
 benchmarks/_out/cache so the first analyze is truly cold. Prints wall-clock seconds seen by the client
-and the server's own stage timings.
+and the server's own stage timings. --regenerate-only: one analyze, then the regenerate series only.
+--code DIR: run the server from another commit's inference_server (before/after in one session).
+
+Regenerate series (each cycle uses a new `camera_height_m`, 1.6 + 0.001 * cycle, so that it starts with
+options the server has not prepared - a depth-calibration input, a real change of the analysis):
+- "new options, recursion 2": what every regenerate cost before the warm engine (prepare + 2 levels);
+- slider "-> 0" (new options: prepare), then "0 -> 1", "1 -> 2", "2 -> 1" on the same options;
+- "cold 0 -> 2": recursion 0 with new options, then recursion 2 (two new levels at once): the second timed.
 """
 
 from __future__ import annotations
@@ -100,7 +110,7 @@ def analysis_only(photo_path: Path, models_dir: Path, repeat: int, recursion: in
             t0 = time.perf_counter()
             scene = pipeline.analyse(photo, seg, depth, SceneOptions(recursion=rec), progress=progress)
             t1 = time.perf_counter()
-            json.dumps(scene, indent=1)
+            json.dumps(scene, allow_nan=False, separators=(",", ":"))  # as the server encodes it
             marks.append(("json", t1))
             marks.append(("end", time.perf_counter()))
             totals.append(marks[-1][1] - t0)
@@ -117,6 +127,69 @@ def analysis_only(photo_path: Path, models_dir: Path, repeat: int, recursion: in
     return 0
 
 
+SLIDER = (0, 1, 2, 1)
+
+
+def regenerate_series(client: ServerClient, ref: str, repeat: int, timed, rows: list) -> dict[str, list[float]]:  # type: ignore[no-untyped-def]
+    """The regenerate cases of the module docstring, `repeat` cycles each; client-side seconds per case."""
+    out: dict[str, list[float]] = {}
+    cycle = 0
+
+    def regen(case: str, recursion: int, counted: bool = True) -> dict:
+        res = timed(f"regenerate {case}", client.regenerate, ref=ref, recursion=recursion,
+                    options={"camera_height_m": round(1.6 + 0.001 * cycle, 4)}, supersede=True)
+        if counted:
+            out.setdefault(case, []).append(rows[-1][1])
+        return res
+
+    for _ in range(repeat):
+        cycle += 1
+        regen("new options, recursion 2", 2)
+        cycle += 1
+        for a, b in zip((None, *SLIDER), SLIDER, strict=False):
+            regen(f"slider -> {b}" if a is None else f"slider {a} -> {b}", b)
+        cycle += 1
+        regen("(cold jump: recursion 0, new options)", 0, counted=False)
+        regen("cold 0 -> 2", 2)
+    return out
+
+
+def print_series(series: dict[str, list[float]]) -> None:
+    for case, times in series.items():
+        print(f"regenerate {case:28s}: best {min(times):.3f} s, median {statistics.median(times):.3f} s "
+              f"over {len(times)} runs")
+
+
+def regenerate_only(args: argparse.Namespace, photo: Path, env: dict[str, str], root: Path) -> int:
+    """One analyze (networks), then the regenerate series only, printed with the load average."""
+    client = ServerClient(python=sys.executable, extra_args=args.server_arg, env=env, engine_root=str(root))
+    rows: list[tuple[str, float, dict]] = []
+
+    def timed(label: str, call, *a, **kw) -> dict:  # type: ignore[no-untyped-def]
+        t = time.perf_counter()
+        res = call(*a, **kw)
+        rows.append((label, time.perf_counter() - t, res.get("timings", {})))
+        return res
+
+    try:
+        first = timed("analyze", client.analyze, str(photo))
+        load0 = os.getloadavg()[0]
+        rep = []
+        for _ in range(args.repeat):
+            timed("regenerate repeated", client.regenerate, ref=first["id"], recursion=args.recursion)
+            rep.append(rows[-1][1])
+        series = {f"recursion {args.recursion} repeated": rep, **regenerate_series(client, first["id"], args.repeat,
+                                                                                    timed, rows)}
+    finally:
+        client.close()
+    print(f"code {root}; photo {photo.name}; python {sys.version.split()[0]}; cpus {os.cpu_count()}; "
+          f"load {load0:.2f} -> {os.getloadavg()[0]:.2f}; {len(first['scene']['objects'])} top-level objects")
+    print_series(series)
+    for label, wall, timings in rows[-12:]:
+        print(f"  {label:45s} {wall:7.3f}  " + " ".join(f"{k}={v:.3f}" for k, v in timings.items()))
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--photo", type=Path, default=SHARED / "samples" / "street_london_bus.jpg")
@@ -128,8 +201,10 @@ def main() -> int:
     ap.add_argument("--recursion", type=int, default=2)
     ap.add_argument("--server-arg", action="append", default=[], help="extra server argument (repeatable)")
     ap.add_argument("--analysis-only", action="store_true", help="time the analysis in-process, no server")
+    ap.add_argument("--regenerate-only", action="store_true",
+                    help="one analyze, then only the regenerate series (repeated, slider, cold jump, new options)")
     ap.add_argument("--code", type=Path, default=ROOT,
-                    help="with --analysis-only: folder holding the inference_server to time, e.g. an older "
+                    help="folder holding the inference_server to time, e.g. an older "
                          "commit's from `git archive COMMIT inference_server | tar -x -C DIR` (default: this checkout)")
     args = ap.parse_args()
     if args.analysis_only:
@@ -142,7 +217,11 @@ def main() -> int:
     cache = OUT / "cache"
     shutil.rmtree(cache, ignore_errors=True)
     env = dict(os.environ, IMG2MAYA_CACHE=str(cache), IMG2MAYA_MODELS=str(args.models_dir))
-    client = ServerClient(python=sys.executable, extra_args=args.server_arg, env=env, engine_root=str(ROOT))
+    root = args.code.resolve()
+    os.chdir(root)  # `python -m` puts the working folder first on sys.path: the code timed is root's
+    if args.regenerate_only:
+        return regenerate_only(args, photo, env, root)
+    client = ServerClient(python=sys.executable, extra_args=args.server_arg, env=env, engine_root=str(root))
     rows: list[tuple[str, float, dict]] = []
 
     def timed(label: str, call, *a, **kw) -> dict:
@@ -162,6 +241,7 @@ def main() -> int:
                         ref=first["id"], recursion=args.recursion)
             regen.append(rows[-1][1])
         assert res["cached"] is True
+        series = regenerate_series(client, first["id"], args.repeat, timed, rows)
         cancel_latency = measure_cancel(client, photo3)
         timed("analyze after a cancel (networks)", client.analyze, str(photo3))
     finally:
@@ -176,8 +256,9 @@ def main() -> int:
     for label, wall, timings in rows:
         stages = " ".join(f"{k}={v:.3f}" for k, v in timings.items())
         print(f"{label:45s} {wall:9.3f}  {stages}")
-    print(f"regenerate recursion={args.recursion}: median {statistics.median(regen):.3f} s, "
+    print(f"regenerate recursion={args.recursion}, repeated: median {statistics.median(regen):.3f} s, "
           f"min {min(regen):.3f} s over {len(regen)} runs (target <= 0.2 s)")
+    print_series(series)
     print(f"cancel during the segmentation network: 'cancelled' received {cancel_latency * 1000:.1f} ms after cancel()")
     print(f"objects in the scene: {len(first['scene'].get('objects', []))}")
     return 0
