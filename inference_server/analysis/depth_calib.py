@@ -30,9 +30,9 @@ outdoors: the cost keeps falling as the horizon rises, a compressed depth looks 
 down). A prior does: standing objects of trusted height (people 1.7 m, cars 1.5 m, doors, chairs) give
 the horizon row directly, feet row minus camera height x pixel height / real height (level camera, no
 focal length needed; median over the objects), else the image centre row (level camera). The search
-minimises log(cost) + PITCH_PRIOR (tan(pitch - prior))^2 + ROLL_PRIOR tan(roll)^2: with the log, the
-prior matters where every horizon fits about equally badly and hardly at all where one fits far better
-(clean depth). Among the families the lowest total wins.
+minimises log(cost) + w (tan(pitch - prior))^2 + ROLL_PRIOR tan(roll)^2, w = OBJECT_PITCH_PRIOR[number of
+objects] (PITCH_PRIOR when the prior is only the level-camera guess): with the log, the prior matters where
+every horizon fits about equally badly and hardly at all where one fits far better (clean depth). Among the families the lowest total wins.
 
 The map is applied to every pixel (non-ground too) and clamped to a sane range (NEAR_FACTOR x the
 nearest ground depth .. FAR_FACTOR x the farthest). ``calibrate`` returns None with a reason when there
@@ -66,6 +66,7 @@ REFINE_STEPS = 2
 COARSE_POINTS = 800  # ground samples for the coarse grid
 POLISH_EVALS = 50  # Nelder-Mead evaluations
 PITCH_PRIOR = 50.0  # added to the log cost per (tan pitch)^2: pulls the horizon toward the image centre
+OBJECT_PITCH_PRIOR = (50.0, 200.0, 1000.0)  # the same weight with a horizon from 0, 1, >= 2 known-height objects
 ROLL_PRIOR = 50.0  # ... and per (tan roll)^2 toward level
 COST_FLOOR = 1e-3
 Z_MIN_M = 0.2  # clamp range of the calibrated depth
@@ -218,7 +219,7 @@ def _fit_family(family: str, d: np.ndarray, q: np.ndarray, trunc: float,
 
 def _search(family: str, u: np.ndarray, v: np.ndarray, d: np.ndarray, focal: float, cx: float, cy: float,
             height: float, trunc: float, hs: np.ndarray, ss: np.ndarray,
-            prior: float = 0.0) -> tuple[float, float, float, float, float]:
+            prior: float = 0.0, prior_weight: float = PITCH_PRIOR) -> tuple[float, float, float, float, float]:
     """Best (cost, horizon, slope, a, b) over the grid hs x ss."""
     hh, sg = np.meshgrid(hs, ss, indexing="ij")
     hh, sg = hh.ravel()[:, None], sg.ravel()[:, None]
@@ -226,37 +227,40 @@ def _search(family: str, u: np.ndarray, v: np.ndarray, d: np.ndarray, focal: flo
     a, b, cost = _fit_family(family, d, q, trunc)
     # log of the cost (a Gaussian likelihood with unknown noise): the prior weighs more where the data fit
     # any horizon about equally badly (network depth), and little where one horizon fits much better
-    total = np.log(np.minimum(cost, 1e6) + COST_FLOOR) + PITCH_PRIOR * ((hh[:, 0] - prior) / focal) ** 2 + ROLL_PRIOR * sg[:, 0] ** 2
+    total = np.log(np.minimum(cost, 1e6) + COST_FLOOR) + prior_weight * ((hh[:, 0] - prior) / focal) ** 2 + ROLL_PRIOR * sg[:, 0] ** 2
     k = int(np.argmin(total))
     return float(total[k]), float(hh[k, 0]), float(sg[k, 0]), float(a[k]), float(b[k])
 
 
 def _polish(family: str, u: np.ndarray, v: np.ndarray, d: np.ndarray, focal: float, cx: float, cy: float,
             height: float, trunc: float, start: tuple[float, float, float, float, float], prior: float,
-            h_range: tuple[float, float], s_max: float) -> tuple[float, float, float, float, float]:
+            h_range: tuple[float, float], s_max: float,
+            prior_weight: float = PITCH_PRIOR) -> tuple[float, float, float, float, float]:
     """Continuous refinement of (horizon, slope) from the best grid cell (Nelder-Mead): the grid's cost
     valley runs diagonally in (horizon, slope) when the ground lies to one side of the image."""
     from scipy.optimize import minimize
 
     def total(x: np.ndarray) -> float:
         h, s = float(np.clip(x[0], *h_range)), float(np.clip(x[1], -s_max, s_max))
-        return _search(family, u, v, d, focal, cx, cy, height, trunc, np.array([h]), np.array([s]), prior)[0]
+        return _search(family, u, v, d, focal, cx, cy, height, trunc, np.array([h]), np.array([s]), prior, prior_weight)[0]
 
     x0 = np.array([start[1], start[2]])
     res = minimize(total, x0, method="Nelder-Mead",
                    options={"initial_simplex": [x0, x0 + [2.0, 0.0], x0 + [0.0, 0.01]], "xatol": 0.05, "fatol": 1e-5,
                             "maxfev": POLISH_EVALS})
     h, s = float(np.clip(res.x[0], *h_range)), float(np.clip(res.x[1], -s_max, s_max))
-    cand = _search(family, u, v, d, focal, cx, cy, height, trunc, np.array([h]), np.array([s]), prior)
+    cand = _search(family, u, v, d, focal, cx, cy, height, trunc, np.array([h]), np.array([s]), prior, prior_weight)
     return cand if cand[0] <= start[0] else start
 
 
 def fit_ground_calibration(u: np.ndarray, v: np.ndarray, d: np.ndarray, focal: float, cx: float, cy: float,
                            height: float, trunc: float, families: tuple[str, ...] = FAMILIES,
-                           horizon_prior: float = 0.0) -> tuple[str, float, float, float, float, float, dict[str, float]]:
+                           horizon_prior: float = 0.0,
+                           prior_weight: float = PITCH_PRIOR) -> tuple[str, float, float, float, float, float, dict[str, float]]:
     """Grid search of the horizon (pitch, roll) and the map of each family over ground samples.
 
-    `horizon_prior`: the expected horizon offset from cy (pixels), 0 for a level camera.
+    `horizon_prior`: the expected horizon offset from cy (pixels), 0 for a level camera; `prior_weight`
+    how strongly it pulls (PITCH_PRIOR for a level-camera guess, more when objects of known height gave it).
     Returns (family, horizon, slope, a, b, cost, best cost per family) for the best family."""
     vmax = float(np.percentile(v, 2.0)) + 0.5 - cy  # the horizon lies above (nearly) all ground pixels
     h_lo = -focal * math.tan(math.radians(PITCH_RANGE_DEG))
@@ -270,12 +274,12 @@ def fit_ground_calibration(u: np.ndarray, v: np.ndarray, d: np.ndarray, focal: f
     for fam in families:
         hs = np.linspace(h_lo, h_hi, COARSE_H)
         ss = np.linspace(-s_max, s_max, COARSE_S)
-        res = _search(fam, us, vs, ds_, focal, cx, cy, height, trunc, hs, ss, horizon_prior)
+        res = _search(fam, us, vs, ds_, focal, cx, cy, height, trunc, hs, ss, horizon_prior, prior_weight)
         dh, ds = hs[1] - hs[0], ss[1] - ss[0]
         for _ in range(REFINE_STEPS):  # refine around the best cell
             hs = np.linspace(max(h_lo, res[1] - dh), min(h_hi, res[1] + dh), 9)
             ss = np.linspace(max(-s_max, res[2] - ds), min(s_max, res[2] + ds), 5)
-            cand = _search(fam, us, vs, ds_, focal, cx, cy, height, trunc, hs, ss, horizon_prior)
+            cand = _search(fam, us, vs, ds_, focal, cx, cy, height, trunc, hs, ss, horizon_prior, prior_weight)
             if cand[0] <= res[0]:
                 res = cand
             dh, ds = (hs[-1] - hs[0]) / 8.0, (ss[-1] - ss[0]) / 4.0
@@ -283,8 +287,10 @@ def fit_ground_calibration(u: np.ndarray, v: np.ndarray, d: np.ndarray, focal: f
     costs = {f: best[f][0] for f in best}
     fam = min(best, key=lambda f: best[f][0])
     res = best[fam]
-    start = _search(fam, u, v, d, focal, cx, cy, height, trunc, np.array([res[1]]), np.array([res[2]]), horizon_prior)
-    c, h, s, a, b = _polish(fam, u, v, d, focal, cx, cy, height, trunc, start, horizon_prior, (h_lo, h_hi), s_max)
+    start = _search(fam, u, v, d, focal, cx, cy, height, trunc, np.array([res[1]]), np.array([res[2]]), horizon_prior,
+                    prior_weight)
+    c, h, s, a, b = _polish(fam, u, v, d, focal, cx, cy, height, trunc, start, horizon_prior, (h_lo, h_hi), s_max,
+                            prior_weight)
     return fam, h, s, a, b, c, costs
 
 
@@ -297,7 +303,8 @@ def network_residual(family: str, a: float, b: float, d: np.ndarray, z_ground: n
 
 
 def calibrate(depth: np.ndarray, ground: np.ndarray, focal: float, cx: float, cy: float, height: float,
-              families: tuple[str, ...] = FAMILIES, horizon_prior: float = 0.0) -> tuple[DepthCalibration | None, str]:
+              families: tuple[str, ...] = FAMILIES, horizon_prior: float = 0.0,
+              prior_weight: float = PITCH_PRIOR) -> tuple[DepthCalibration | None, str]:
     """Fit the ground calibration of a relative depth map (larger = farther, NaN = no depth).
 
     `ground` is a boolean mask of ground-role pixels; `horizon_prior` the expected horizon row offset
@@ -319,7 +326,7 @@ def calibrate(depth: np.ndarray, ground: np.ndarray, focal: float, cx: float, cy
     stride = max(1, n // MAX_POINTS)
     u, v, dd = uu[::stride], vv[::stride], dg[::stride]
     fam, h, s, a, b, cost, costs = fit_ground_calibration(u, v, dd, focal, cx, cy, height, trunc, families,
-                                                                horizon_prior)
+                                                                horizon_prior, prior_weight)
     if not np.isfinite(cost):
         return None, "no increasing map fits the ground"
     # statistics on all ground pixels (not just the samples)
@@ -400,7 +407,8 @@ def calibrate_depth_map(depth: np.ndarray, labels: np.ndarray, specs: list[Any],
     refs = {i: float(sp.size[1]) for i, sp in enumerate(specs) if sp.ref and sp.standing is True}
     rows = horizon_from_objects(lab, refs, height) if refs else np.zeros(0)
     prior = float(np.median(rows)) - cy if len(rows) else 0.0
-    cal, why = calibrate(depth, ground, focal, cx, cy, height, horizon_prior=prior)
+    weight = OBJECT_PITCH_PRIOR[min(len(rows), len(OBJECT_PITCH_PRIOR) - 1)]
+    cal, why = calibrate(depth, ground, focal, cx, cy, height, horizon_prior=prior, prior_weight=weight)
     if cal is None:
         return depth, None, f"relative depth not calibrated on the ground ({why}): one scale factor used instead"
     z = cal.map(depth, ground).astype(np.float32)
