@@ -3,7 +3,7 @@
     .venv/bin/python docs/img/make_readme_picture.py [PHOTO] [--recursion N] [-o docs/img/result.png]
 
 Top row: the photo, the segmentation, the depth (the server's preview). Bottom row: the scene@1 result
-ray-cast through the scene camera (it lines up with the photo), and the same scene seen from a second
+ray-cast through the scene camera, the same over the photo (it lines up), and the scene seen from a second
 camera raised and swung to the side, so that positions, sizes and thickness can be judged. The render is
 builders.preview's numpy ray caster: what the USD/Maya builders place, not a painted illustration.
 Needs ../shared (photo and model weights).
@@ -92,14 +92,20 @@ def main(argv: list[str] | None = None) -> int:
     top = side_by_side(photo.rgb, seg.labels, len(seg.names), depth.depth if depth else None, max_height=PANEL_H)
     width = top.shape[1]
     through = fit(render_preview(scene, width=800), PANEL_H)
+    photo_small = Image.fromarray(photo.rgb).resize(through.size, Image.Resampling.LANCZOS)
+    overlay = Image.blend(photo_small, through, 0.55)
     side = fit(render_preview(oblique(scene), width=800), PANEL_H)
     caption(through, "scene through its camera")
+    caption(overlay, "over the photo")
     caption(side, "same scene, second camera")
-    bottom_w = through.width + 4 + side.width
+    bottom = [through, overlay, side]
+    bottom_w = sum(p.width for p in bottom) + 4 * (len(bottom) - 1)
     canvas = Image.new("RGB", (max(width, bottom_w), 2 * PANEL_H + 4), (255, 255, 255))
     canvas.paste(Image.fromarray(top), (0, 0))
-    canvas.paste(through, (0, PANEL_H + 4))
-    canvas.paste(side, (through.width + 4, PANEL_H + 4))
+    x = 0
+    for p in bottom:
+        canvas.paste(p, (x, PANEL_H + 4))
+        x += p.width + 4
     canvas.save(args.output, optimize=True)
     n = sum(1 for _ in iter_objects(scene["objects"]))
     print(f"wrote {args.output} ({canvas.width}x{canvas.height}, {n} objects)")
