@@ -1,6 +1,6 @@
-"""Make docs/img/result.png, the README's picture, from a real photo and the real default networks.
+"""Make docs/img/result.jpg, the README's picture, from a real photo and the real default networks.
 
-    .venv/bin/python docs/img/make_readme_picture.py [PHOTO] [--recursion N] [-o docs/img/result.png]
+    .venv/bin/python docs/img/make_readme_picture.py [PHOTO] [--recursion N] [-o docs/img/result.jpg]
 
 Top row: the photo, the segmentation, the depth (the server's preview). Bottom row: the scene@1 result
 ray-cast through the scene camera, the same over the photo (it lines up), and the scene seen from a second
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("photo", nargs="?", default=str(shared / "samples" / "street_london_bus.jpg"))
     ap.add_argument("--recursion", type=int, default=0)
-    ap.add_argument("-o", "--output", default=str(ROOT / "docs" / "img" / "result.png"))
+    ap.add_argument("-o", "--output", default=str(ROOT / "docs" / "img" / "result.jpg"))
     args = ap.parse_args(argv)
     os.environ.setdefault("IMG2MAYA_MODELS", str(shared / "models"))
 
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     for p in bottom:
         canvas.paste(p, (x, PANEL_H + 4))
         x += p.width + 4
-    canvas.save(args.output, optimize=True)
+    canvas.save(args.output, optimize=True, **({"quality": 88} if args.output.lower().endswith((".jpg", ".jpeg")) else {}))
     n = sum(1 for _ in iter_objects(scene["objects"]))
     print(f"wrote {args.output} ({canvas.width}x{canvas.height}, {n} objects)")
     return 0
