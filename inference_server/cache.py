@@ -26,6 +26,8 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,6 +89,7 @@ class NetworkCache:
         self.memory_entries = max(0, int(memory_entries))
         self._memory: OrderedDict[str, CacheEntry] = OrderedDict()
         self._lock = threading.Lock()
+        self._pinned: dict[str, int] = {}  # output folders a job is writing: never evicted meanwhile
 
     @property
     def net_dir(self) -> Path:
@@ -214,6 +217,23 @@ class NetworkCache:
         """Mark an output folder as recently used (so eviction removes older ones first)."""
         _touch(Path(path))
 
+    @contextmanager
+    def pinned(self, path: str | os.PathLike[str]) -> Iterator[None]:
+        """While inside, eviction leaves the output folder `path` alone: a job writing its files there
+        must not see them removed by another thread's eviction (the cache entry is stored on a second
+        thread while the job writes)."""
+        key = os.path.abspath(path)
+        with self._lock:
+            self._pinned[key] = self._pinned.get(key, 0) + 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                if self._pinned[key] <= 1:
+                    del self._pinned[key]
+                else:
+                    self._pinned[key] -= 1
+
     # ----------------------------------------------------------------- evict
     def usage(self) -> list[tuple[float, int, Path]]:
         """(mtime, bytes, path) of every evictable unit: each net entry and each output folder."""
@@ -254,9 +274,13 @@ class NetworkCache:
         units = sorted(self.usage(), key=lambda u: u[0])
         total = sum(u[1] for u in units)
         removed: list[Path] = []
+        with self._lock:
+            pinned = set(self._pinned)
         for _mtime, size, path in units:
             if total <= cap:
                 break
+            if os.path.abspath(path) in pinned:
+                continue
             if path.is_dir():
                 _rmtree(path)
             else:

@@ -745,23 +745,24 @@ class Server:
         # The image files depend on the network output only: encode them on a second thread while the
         # analysis runs (PNG encoding and numpy release the GIL), and wait for them before answering,
         # so every file named in the result exists when the client reads it.
-        images = _Background(write_network_outputs, out_dir, photo, seg, depth, ctx["key"])
-        t = time.perf_counter()
-        try:
-            progress("analysis", 0.0)
-            scene = self._analyse(req, photo, seg, depth, options, ctx["key"], progress, resegment, timings)
-            timings["analysis"] = time.perf_counter() - t
-            self._check(job)
-        except BaseException:
-            images.join(raise_error=False)  # the next job must not race this one's files
-            raise
-        t = time.perf_counter()
-        images.join()
-        progress("write", 0.0)
-        scene_text = encode_scene(scene)  # once: the same text goes into scene.json and on the wire
-        files = write_outputs(out_dir, photo, seg, depth, scene_text, ctx["key"])  # images are fresh: scene.json
-        if out_dir.parent == self.cache.out_root:
-            self.cache.touch_out_dir(out_dir)
+        with self.cache.pinned(out_dir):  # the cache entry may be stored (and evict) meanwhile
+            images = _Background(write_network_outputs, out_dir, photo, seg, depth, ctx["key"])
+            t = time.perf_counter()
+            try:
+                progress("analysis", 0.0)
+                scene = self._analyse(req, photo, seg, depth, options, ctx["key"], progress, resegment, timings)
+                timings["analysis"] = time.perf_counter() - t
+                self._check(job)
+            except BaseException:
+                images.join(raise_error=False)  # the next job must not race this one's files
+                raise
+            t = time.perf_counter()
+            images.join()
+            progress("write", 0.0)
+            scene_text = encode_scene(scene)  # once: the same text goes into scene.json and on the wire
+            files = write_outputs(out_dir, photo, seg, depth, scene_text, ctx["key"])  # images are fresh
+            if out_dir.parent == self.cache.out_root:
+                self.cache.touch_out_dir(out_dir)
         timings["write"] = time.perf_counter() - t
         timings["images"] = images.seconds
         timings["total"] = time.perf_counter() - t0

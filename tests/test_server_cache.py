@@ -101,6 +101,23 @@ def test_size_cap_evicts_the_least_recently_used(tmp_path: Path) -> None:
     assert cache.get("k0") is None and cache.get("k1") is not None
 
 
+def test_a_pinned_output_folder_is_never_evicted(tmp_path: Path) -> None:
+    """A job writes its files while its cache entry is stored (and the cap enforced) on another thread:
+    the job's folder is pinned meanwhile, and only then can it go."""
+    seg, depth = outputs(32, 32)
+    cache = NetworkCache(tmp_path, max_bytes=None)
+    out = cache.out_dir_for("busy")
+    out.mkdir(parents=True)
+    (out / ".labels.part.json").write_bytes(b"half written")
+    with cache.pinned(out), cache.pinned(out):  # re-entrant
+        cache.put("k", seg, depth)
+        assert cache.evict(max_bytes=0) == [cache.path_for("k")]
+        assert out.is_dir()
+    with cache.pinned(str(out) + "/"):  # the same folder however it is spelled
+        assert cache.evict(max_bytes=0) == []
+    assert cache.evict(max_bytes=0) == [out] and not out.exists()
+
+
 def test_put_enforces_the_cap(tmp_path: Path) -> None:
     seg, depth = outputs(64, 64)
     one = NetworkCache(tmp_path / "probe", max_bytes=None).put("x", seg, depth).stat().st_size

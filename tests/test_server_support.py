@@ -183,6 +183,8 @@ class Wire:
             msg = self.read(max(0.1, deadline - time.monotonic()))
             if msg.get("type") == kind and msg.get("id") == req_id:
                 return msg, seen
+            if msg.get("id") == req_id and msg.get("type") in ("result", "error", "cancelled"):
+                raise AssertionError(f"expected {kind!r} for {req_id!r}, the request ended with {msg}")
             seen.append(msg)
 
     def close(self) -> int:
