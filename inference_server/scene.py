@@ -11,6 +11,7 @@ import json
 import os
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -60,31 +61,38 @@ def to_json(scene: Scene) -> str:
     return json.dumps(scene, indent=1, sort_keys=False, allow_nan=False)
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write `data` to `path` through a temporary sibling + rename: never a half-written output.
+@contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[str]:
+    """Yield a fresh, empty temporary path beside `path`; on success it replaces `path` (os.replace),
+    on any exception it is removed and `path` is left untouched: never a half-written output.
 
-    The temporary file is opened with mode 0o666 (not mkstemp's 0600) so the result gets the user's
-    usual permissions after the umask, like any other file they write.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    The temporary file is created with mode 0o666 (not mkstemp's 0600), so the result gets the user's
+    usual permissions after the umask. Its name keeps the target's suffix, because USD picks the file
+    format from the suffix."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
     while True:
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
+        tmp = target.with_name(f".{target.stem}.{secrets.token_hex(4)}.part{target.suffix}")
         try:
-            fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
+            os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
             break
         except FileExistsError:
             continue
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
+        yield str(tmp)
+        os.replace(tmp, target)
     except BaseException:
         try:
             os.unlink(tmp)
         except OSError:
             pass
         raise
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write `data` to `path` atomically (see atomic_path)."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        fh.write(data)
 
 
 def save(scene: Scene, path: str | os.PathLike[str]) -> None:

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from test_builders_usd import all_shapes_scene, example_scene
 
-from inference_server.builders import SUFFIXES, atomic, export
+from inference_server import scene as scene_module
+from inference_server.builders import SUFFIXES, export
 from inference_server.errors import UserError
 from inference_server.scene import load
 
@@ -65,7 +66,7 @@ def test_failure_mid_write_leaves_old_file_and_no_temp(tmp_path: Path, suffix: s
         seen.append(Path(src).stat().st_size)
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(atomic.os, "replace", failing_replace)
+    monkeypatch.setattr(scene_module.os, "replace", failing_replace)
     with pytest.raises(UserError, match="cannot write .*No space left on device"):
         export(example_scene(), target)
     assert seen and seen[0] > 100  # it did get as far as a full temporary file

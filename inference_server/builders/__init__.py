@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
-from .atomic import write_bytes
+from ..scene import atomic_write_bytes as write_bytes
 
 SUFFIXES = (".json", ".usda", ".usdc", ".usdz", ".glb", ".gltf")
 

@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from .atomic import write_bytes
-from .primitives import primitives_of, rigid_matrix, unit_mesh
+from ..scene import atomic_write_bytes as write_bytes
+from .primitives import primitives_of, rigid_matrix, unique_name, unit_mesh
 
 ROOT = "img2maya"
 DEFAULT_CLIP = (0.1, 10000.0)
@@ -50,7 +50,7 @@ def build_gltf(scene: dict[str, Any], binary: bool = True) -> bytes:
     colours: dict[str, list[float]] = {}
     for obj in scene["objects"]:
         _add_object(tscene, obj, ROOT, np.eye(4), taken, colours)
-    camera_node = _unique(_camera_name(scene["camera"]), taken)
+    camera_node = unique_name(_camera_name(scene["camera"]), taken)
     cam = scene["camera"]
     tscene.graph.update(frame_to=camera_node, frame_from=ROOT, matrix=rigid_matrix(cam["translate"], cam["rotate"]),
                         metadata={"img2maya": {k: cam[k] for k in cam if k not in ("translate", "rotate")}})
@@ -77,7 +77,7 @@ def _add_object(tscene: Any, obj: dict[str, Any], parent: str, parent_world: np.
     _add_mesh(tscene, node, parent, np.linalg.inv(parent_world) @ world, obj, obj["color_linear"], extras, colours)
     parts = list(primitives_of(obj))[1:]
     for name, part, _srgb, linear in parts:
-        part_node = _unique(str(name), taken)
+        part_node = unique_name(str(name), taken)
         part_world = rigid_matrix(part["translate"], part["rotate"])
         part_extras = {"img2maya": {"part_of": node, "part": str(name), "shape": part["shape"],
                                     "translate": part["translate"], "rotate": part["rotate"],
@@ -147,12 +147,3 @@ def _all_names(objects: list[dict[str, Any]]) -> list[str]:
     from ..scene import iter_objects
 
     return [obj["name"] for obj in iter_objects(objects)]
-
-
-def _unique(name: str, taken: set[str]) -> str:
-    candidate, n = name, 1
-    while candidate in taken:
-        n += 1
-        candidate = f"{name}_{n}"
-    taken.add(candidate)
-    return candidate

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from ..analysis.camera import Intrinsics, euler_xyz_to_matrix
+from ..scene import atomic_write_bytes as write_bytes
 from ..scene import iter_objects
-from .atomic import write_bytes
 from .primitives import box_corners, capsule_proportions, primitives_of
 
 DEFAULT_WIDTH = 800

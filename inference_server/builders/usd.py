@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
-from .atomic import atomic_path
-from .primitives import capsule_proportions, primitives_of
+from ..scene import atomic_path
+from .primitives import capsule_proportions, primitives_of, unique_name
 
 ROOT = "/img2maya"
 CAMERA_NAME = "camera"
@@ -134,7 +134,7 @@ def _define_object(stage: Any, parent: str, obj: dict[str, Any], materials: dict
     _write_metadata(group, obj)
     taken = {child["name"] for child in obj.get("children", [])}
     for index, (name, prim, _srgb, linear) in enumerate(primitives_of(obj)):
-        gprim_name = _unique("geo" if index == 0 else _identifier(name), taken)
+        gprim_name = unique_name("geo" if index == 0 else _identifier(name), taken)
         gprim = _define_gprim(stage, f"{path}/{gprim_name}", prim)
         _bind_colour(stage, gprim, linear, materials)
         if index > 0:
@@ -242,12 +242,3 @@ def _identifier(name: str) -> str:
     from pxr import Tf
 
     return Tf.MakeValidIdentifier(str(name)) or "part"
-
-
-def _unique(name: str, taken: set[str]) -> str:
-    candidate, n = name, 1
-    while candidate in taken:
-        n += 1
-        candidate = f"{name}_{n}"
-    taken.add(candidate)
-    return candidate
