@@ -94,3 +94,13 @@ def unit_mesh(shape: str, size: Sequence[float], sections: int = 32) -> Any:
         raise ValueError(f"unknown shape {shape!r}")
     mesh.vertices = np.asarray(mesh.vertices) * scale
     return mesh
+
+
+def unique_name(name: str, taken: set[str]) -> str:
+    """`name`, or `name_2`, `name_3`, ... : the first not in `taken` (which it joins)."""
+    candidate, n = name, 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{name}_{n}"
+    taken.add(candidate)
+    return candidate
