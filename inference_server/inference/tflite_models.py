@@ -32,23 +32,11 @@ from typing import Any
 import numpy as np
 
 from inference_server.errors import UserError
-from inference_server.inference.types import DepthMap, Segmentation
+from inference_server.inference.types import DepthMap, Segmentation, as_rgb_uint8
 
 NUM_THREADS = 2
 LETTERBOX_ASPECT = 1.5  # letterbox when max(w/h, h/w) exceeds this (measured; see docs/MODELS.md)
 PYDNET_OUTPUT = "PSD/resize_images/ResizeBilinear"
-
-
-def as_rgb_uint8(rgb: np.ndarray) -> np.ndarray:
-    """The image as a (h, w, 3) uint8 array (grey is repeated, alpha dropped); UserError otherwise."""
-    a = np.asarray(rgb)
-    if a.ndim == 2:
-        a = np.repeat(a[:, :, None], 3, axis=2)
-    if a.ndim != 3 or a.shape[2] not in (3, 4) or a.shape[0] < 1 or a.shape[1] < 1:
-        raise UserError(f"expected an RGB image (h, w, 3), got an array of shape {a.shape}")
-    if a.dtype != np.uint8:
-        raise UserError(f"expected uint8 RGB pixels, got {a.dtype}")
-    return a[:, :, :3]
 
 
 def _interpreter(path: str | os.PathLike[str]) -> Any:

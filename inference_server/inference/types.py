@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from inference_server.errors import UserError
+
 
 @dataclass
 class Segmentation:
@@ -26,3 +28,15 @@ class DepthMap:
     kind: str
     model: str
     extras: dict = field(default_factory=dict)
+
+
+def as_rgb_uint8(rgb: np.ndarray) -> np.ndarray:
+    """The image as a (h, w, 3) uint8 array (grey is repeated, alpha dropped); UserError otherwise."""
+    a = np.asarray(rgb)
+    if a.ndim == 2:
+        a = np.repeat(a[:, :, None], 3, axis=2)
+    if a.ndim != 3 or a.shape[2] not in (3, 4) or a.shape[0] < 1 or a.shape[1] < 1:
+        raise UserError(f"expected an RGB image (h, w, 3), got an array of shape {a.shape}")
+    if a.dtype != np.uint8:
+        raise UserError(f"expected uint8 RGB pixels, got {a.dtype}")
+    return a[:, :, :3]

@@ -36,7 +36,7 @@ import numpy as np
 
 from inference_server.errors import UserError
 from inference_server.inference.seed.cocostuff import cocostuff_names
-from inference_server.inference.types import Segmentation
+from inference_server.inference.types import Segmentation, as_rgb_uint8
 
 MODEL_ID = "deeplabv2-cocostuff164k"
 N_CLASSES = 182
@@ -288,17 +288,6 @@ def upsampled_argmax(logits: Any, out_h: int, out_w: int, band: int | None = Non
     return labels, conf
 
 
-def _as_rgb_uint8(rgb: np.ndarray) -> np.ndarray:
-    a = np.asarray(rgb)
-    if a.ndim == 2:
-        a = np.repeat(a[:, :, None], 3, axis=2)
-    if a.ndim != 3 or a.shape[2] not in (3, 4) or a.shape[0] < 1 or a.shape[1] < 1:
-        raise UserError(f"expected an RGB image (h, w, 3), got an array of shape {a.shape}")
-    if a.dtype != np.uint8:
-        raise UserError(f"expected uint8 RGB pixels, got {a.dtype}")
-    return a[:, :, :3]
-
-
 class DeepLabV2:
     """The seed segmentation network: DeepLab v2 ResNet-101 MSC trained on COCO-Stuff 164k (182 classes).
 
@@ -334,7 +323,7 @@ class DeepLabV2:
         import torch
         import torch.nn.functional as F
 
-        a = _as_rgb_uint8(rgb)
+        a = as_rgb_uint8(rgb)
         h, w = a.shape[:2]
         scale = self.test_size / max(h, w)
         nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
@@ -352,7 +341,7 @@ class DeepLabV2:
 
         import torch
 
-        a = _as_rgb_uint8(rgb)
+        a = as_rgb_uint8(rgb)
         h, w = a.shape[:2]
         t0 = time.perf_counter()
         with torch.inference_mode():
