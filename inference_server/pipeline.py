@@ -114,19 +114,22 @@ def analyse(photo: Photo, seg: Segmentation, depth: DepthMap | None, options: Sc
 
 def prepare(photo: Photo, seg: Segmentation, depth: DepthMap | None, options: SceneOptions, *,
             focal_px: float | None = None, fov_deg: float | None = None, progress: Progress | None = None,
-            resegment: Callable[..., Any] | None = None, inputs: dict[str, Any] | None = None) -> SceneEngine:
+            resegment: Callable[..., Any] | None = None, inputs: dict[str, Any] | None = None,
+            stages: dict[Any, Any] | None = None) -> SceneEngine:
     """`analyse`'s engine with everything but the recursion done (SceneEngine.prepare):
     `engine.assemble(r)` is the scene `analyse` gives with recursion r, for any r, as often as needed
-    (the server keeps it warm for `regenerate`)."""
+    (the server keeps it warm for `regenerate`). `stages`: another engine's `stages` for the same
+    photo, network output and camera: what the options change does not touch is reused from it."""
     engine = _engine(photo, seg, depth, options, focal_px=focal_px, fov_deg=fov_deg, progress=progress,
-                     resegment=resegment, inputs=inputs)
+                     resegment=resegment, inputs=inputs, stages=stages)
     engine.prepare()
     return engine
 
 
 def _engine(photo: Photo, seg: Segmentation, depth: DepthMap | None, options: SceneOptions, *,
             focal_px: float | None, fov_deg: float | None, progress: Progress | None,
-            resegment: Callable[..., Any] | None, inputs: dict[str, Any] | None) -> SceneEngine:
+            resegment: Callable[..., Any] | None, inputs: dict[str, Any] | None,
+            stages: dict[Any, Any] | None = None) -> SceneEngine:
     from .analysis.engine import SceneEngine
 
     intr = intrinsics(photo, focal_px=focal_px, fov_deg=fov_deg)
@@ -146,7 +149,8 @@ def _engine(photo: Photo, seg: Segmentation, depth: DepthMap | None, options: Sc
     }
     return SceneEngine(photo.rgb, labels, list(seg.names), None if depth is None else depth.depth, intr, options,
                        source=source, confidence=getattr(seg, "confidence", None),
-                       full_size=(photo.full_width, photo.full_height), progress=progress, resegment=resegment)
+                       full_size=(photo.full_width, photo.full_height), progress=progress, resegment=resegment,
+                       stages=stages)
 
 
 def _resegmenter(api: Any, seg_model: str, models_dir: str | None) -> Callable[..., Any] | None:

@@ -131,12 +131,13 @@ class RealPipeline:
 
     def prepare(self, photo: Any, seg: Any, depth: Any, options: Any, *, focal_px: float | None,
                 fov_deg: float | None, progress: Callable[[str, float], None],
-                resegment: Callable[..., Any] | None) -> Any:
-        """`analyse` split: the engine with everything but the recursion done (kept warm by the server)."""
+                resegment: Callable[..., Any] | None, stages: dict[Any, Any] | None = None) -> Any:
+        """`analyse` split: the engine with everything but the recursion done (kept warm by the server);
+        `stages`: a warm engine's of the same photo, network output and camera (pipeline.prepare)."""
         from . import pipeline
 
         return pipeline.prepare(photo, seg, depth, options, focal_px=focal_px, fov_deg=fov_deg,
-                                progress=progress, resegment=resegment)
+                                progress=progress, resegment=resegment, stages=stages)
 
     def assemble(self, engine: Any, recursion: int, *, progress: Callable[[str, float], None],
                  resegment: Callable[..., Any] | None) -> dict[str, Any]:
@@ -788,8 +789,14 @@ class Server:
         found = self._engines.get(ekey)
         if found is None:
             t = time.perf_counter()
+            # an engine of the same network output, photo and camera with other options: its stages
+            # that the change does not touch are reused (SceneEngine.stages; the result is the same)
+            sibling = next((e[0] for k, e in reversed(self._engines.items())
+                            if (k[0], k[1], k[3], k[4]) == (ekey[0], ekey[1], ekey[3], ekey[4])), None)
+            stages = getattr(sibling, "stages", None)
+            extra = {"stages": stages} if isinstance(stages, dict) else {}
             engine = prepare(photo, seg, depth, options, focal_px=focal_px, fov_deg=fov_deg, progress=progress,
-                             resegment=resegment)  # a cancel raises here: nothing half-made is kept
+                             resegment=resegment, **extra)  # a cancel raises here: nothing half-made is kept
             timings["prepare"] = time.perf_counter() - t
         else:
             engine = found[0]

@@ -248,3 +248,83 @@ def test_engine_memory_is_bounded(tmp_path: Path) -> None:
     req = {"id": 9, "type": "regenerate", "ref": "a", "options": {"camera_height_m": 1.9}}
     assert server._run(Job(9, "regenerate", req))["type"] == "result"
     assert len(server._engines) == 1 and pipe.prepares == 4
+
+
+# ------------------------------------------------------------------- new options: shared stages
+CHANGES: list[dict[str, Any]] = [
+    {}, {"color_stat": "median"}, {"color_stat": "trimmed"}, {"min_area_px": 400}, {"color_stat": "median", "min_area_px": 400},
+    {"camera_height_m": 1.4}, {"max_pixels": 40_000}, {}, {"color_stat": "trimmed", "camera_height_m": 1.4},
+]
+
+
+@pytest.mark.parametrize("kind", ["metric", "relative", "disparity", None])
+def test_engines_sharing_stages_equal_fresh_builds_for_option_changes(kind: str | None, monkeypatch: Any) -> None:
+    """A chain of option changes, each engine built on the previous one's stages: every scene is the
+    fresh build's byte for byte, and the stages an option does not touch are not recomputed."""
+    from inference_server.analysis import engine as eng
+
+    s = street()
+    calls: dict[str, int] = {"split": 0, "stats": 0, "calib": 0}
+
+    def counted(name: str, fn: Any) -> Any:
+        def wrapper(*a: Any, **k: Any) -> Any:
+            calls[name] += 1
+            return fn(*a, **k)
+        return wrapper
+
+    monkeypatch.setattr(eng, "split_instances", counted("split", eng.split_instances))
+    monkeypatch.setattr(eng, "instance_stats", counted("stats", eng.instance_stats))
+    monkeypatch.setattr(eng, "calibrate_depth_map", counted("calib", eng.calibrate_depth_map))
+    depth = None if kind is None else s.depth if kind != "disparity" else 1.0 / s.depth
+    base = {} if kind is None else {"depth_kind": kind}
+    stages: dict[Any, Any] | None = None
+    last = dict(calls)
+    for i, change in enumerate(CHANGES):
+        kw = {**base, **change}
+        engine = SceneEngine(s.rgb, s.labels, s.names, depth, s.intr, SceneOptions(**kw), source=dict(SRC),
+                             confidence=None, full_size=None, progress=None, resegment=None, stages=stages)
+        engine.prepare()
+        stages = engine.stages
+        warm = {r: text(engine.assemble(r)) for r in (0, 2)}
+        made = dict(calls)
+        if i == 1:  # color_stat alone: nothing but the colours recomputed
+            assert made == {"split": 1, "stats": 1, "calib": int(kind in ("relative", "disparity"))}
+        if i in (2, 4):  # another colour statistic only: instances and depth reused
+            assert (made["split"], made["calib"]) == (last["split"], last["calib"])
+        for r in (0, 2):
+            assert warm[r] == text(fresh(s, s.names, r, depth=depth, **kw)), (kind, i, change, r)
+        calls.update(made)  # the fresh builds are not counted
+        last = made
+    # first, new min_area, new grid (metric depth or none: camera height is no input of them); with
+    # relative depth also camera height 1.4 twice and the first options again (2 keys kept per stage)
+    assert calls["split"] == calls["stats"] == (3 if kind in ("metric", None) else 6)
+
+
+def test_stages_of_other_inputs_are_not_used() -> None:
+    s = street()
+    a = prepared(s, s.names)
+    other = s.depth * 1.5  # another depth array: the shared stages are dropped, the scene is exact
+    engine = SceneEngine(s.rgb, s.labels, s.names, other, s.intr, SceneOptions(color_stat="median"), source=dict(SRC),
+                         confidence=None, full_size=None, progress=None, resegment=None, stages=a.stages)
+    engine.prepare()
+    assert text(engine.assemble(1)) == text(fresh(s, s.names, 1, depth=other, color_stat="median"))
+    assert text(a.assemble(1)) == text(fresh(s, s.names, 1))  # the first engine is untouched
+
+
+def test_server_regenerate_with_new_options_reuses_stages_and_equals_a_fresh_analysis(tmp_path: Path) -> None:
+    pipe = EnginePipeline()
+    server = Server(pipeline=pipe, cache=NetworkCache(tmp_path / "cache"), out=io.StringIO())
+    photo = str(make_photo(tmp_path / "p.png"))
+    res = server._run(Job("a", "analyze", {"id": "a", "type": "analyze", "photo": photo, "recursion": 1}))
+    assert res["type"] == "result"
+    check = memo_check(pipe)
+    check(photo, 1, {}, "live")
+    first = next(iter(server._engines.values()))[0]
+    for n, (r, options) in enumerate(((0, {"color_stat": "median"}), (2, {"min_area_px": 300}),
+                                      (1, {"camera_height_m": 1.3, "color_stat": "trimmed"}), (2, {}))):
+        req = {"id": f"o{n}", "type": "regenerate", "ref": "a", "recursion": r, "options": options, "supersede": True}
+        res = server._run(Job(req["id"], "regenerate", req))
+        assert res["type"] == "result", res
+        assert text(res["scene"]) == check(photo, r, options, "replay"), (r, options)
+    assert pipe.prepares == 5  # 3 engines kept: the first was dropped (its stages live on in the others)
+    assert all(e[0].stages is first.stages for e in server._engines.values())

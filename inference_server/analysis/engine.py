@@ -41,7 +41,7 @@ from .instances import (
     split_instances,
 )
 from .shapes import ShapeSpec, load_table
-from .stats import depth_summary, gather, group_pixels, instance_stats, pixel_color
+from .stats import depth_summary, gather, group_pixels, instance_colors, instance_stats, pixel_color
 
 DEPTH_KINDS = ("metric", "disparity", "relative")
 MAX_FIT_POINTS = 20000  # points per object used for the box fit (evenly strided)
@@ -55,6 +55,7 @@ MAX_SPLIT_PIXELS = 3000  # recursion splits bigger objects on a sparser lattice 
 MAX_GRID_PIXELS = 640_000  # default analysis grid: ~1000 x 650 whatever the photo's size (docs/SHAPES.md)
 NOISY_DEPTH = 0.005  # relative per-pixel depth noise above which the depth is median-filtered  # edge_sharpness above this: depth from a ray-caster/sensor, not a network
 _NAME_RE = re.compile(r"[^a-z0-9]+")
+_MISSING = object()
 
 Progress = Callable[[str, float], None]
 
@@ -278,17 +279,32 @@ class SceneEngine:
 
     def __init__(self, rgb: np.ndarray, labels: np.ndarray, label_names: list[str], depth: np.ndarray | None,
                  intr: Intrinsics, options: SceneOptions, *, source: dict, confidence: np.ndarray | None,
-                 full_size: tuple[int, int] | None, progress: Progress | None, resegment: rec.Resegment | None):
+                 full_size: tuple[int, int] | None, progress: Progress | None, resegment: rec.Resegment | None,
+                 stages: dict[Any, Any] | None = None):
         _check_options(options)
+        # Option-independent stage results, shared by engines built from the SAME inputs (photo,
+        # labels, depth and confidence arrays, names, camera, size) with other options: a server's regenerate with
+        # new options reuses what the change does not touch (_stage). Arrays are checked by identity.
+        inputs = (rgb, labels, label_names, depth, confidence, intr, full_size)
+        if stages is None or len(stages.get("inputs", ())) != len(inputs) or not all(
+                a is b or (not isinstance(a, np.ndarray) and not isinstance(b, np.ndarray) and a == b)
+                for a, b in zip(stages["inputs"], inputs, strict=True)):
+            stages = {} if stages is None else stages
+            stages.clear()
+            stages["inputs"] = inputs
+        self.stages = stages
         self.options = options
         rgb = np.asarray(rgb)
         if rgb.ndim not in (2, 3):
             raise UserError(f"photo must be an (h, w, 3) RGB image, got shape {rgb.shape}")
         h, w = rgb.shape[:2]
         self.names = [str(n) for n in label_names]
-        labels0 = _check_labels(labels, self.names, (h, w))
-        depth0 = _as_map(depth, "depth", (h, w))
-        conf0 = _as_map(confidence, "confidence", (h, w))
+
+        def checked() -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+            return (_check_labels(labels, self.names, (h, w)), _as_map(depth, "depth", (h, w)),
+                    _as_map(confidence, "confidence", (h, w)))
+
+        labels0, depth0, conf0 = self._stage("checked", (), checked)
         if (intr.width, intr.height) != (w, h):
             if abs(intr.width / w - intr.height / h) > 0.02 * intr.width / w:
                 raise UserError(f"intrinsics are for {intr.width}x{intr.height} but the analysed image is {w}x{h}")
@@ -297,11 +313,13 @@ class SceneEngine:
         # options.max_pixels (nearest pixel, so labels and depth edges stay sharp); every stage
         # works on the grid, bounding boxes are refined back to analysed pixels (_refine_bbox).
         self.w0, self.h0, self.intr0, self.labels0 = w, h, intr, labels0
-        self.gs, rows, cols = _grid(h, w, options.max_pixels)
-        self.rgb = _as_rgb(_sample(rgb, rows, cols))
-        self.labels = _as_labels(_sample(labels0, rows, cols))
-        self.depth = _prepare_depth(_sample(depth0, rows, cols), options.depth_kind)
-        self.confidence = _sample(conf0, rows, cols)
+        def grid() -> tuple[Any, ...]:
+            gs, rows, cols = _grid(h, w, options.max_pixels)
+            return (gs, rows, cols, _as_rgb(_sample(rgb, rows, cols)), _as_labels(_sample(labels0, rows, cols)),
+                    _prepare_depth(_sample(depth0, rows, cols), options.depth_kind), _sample(conf0, rows, cols))
+
+        self._grid_key = (options.max_pixels, options.depth_kind)
+        self.gs, rows, cols, self.rgb, self.labels, self.depth, self.confidence = self._stage("grid", self._grid_key, grid)
         self._rows, self._cols = rows, cols
         h, w = self.labels.shape
         self.h, self.w = h, w
@@ -325,6 +343,20 @@ class SceneEngine:
 
     # ---- stages -------------------------------------------------------------------------------
 
+    def _stage(self, kind: str, key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
+        """make(), or its result for an earlier engine of the same inputs and `key` (the options the
+        stage depends on). Results are never modified in place. The 2 most recently used keys per kind
+        are kept."""
+        full = (kind, key)
+        value = self.stages.pop(full, _MISSING)  # get/pop only: engines on other threads may share the dict
+        if value is _MISSING:
+            value = make()
+        self.stages[full] = value  # the most recently used last
+        same = [k for k in list(self.stages) if isinstance(k, tuple) and k[0] == kind]
+        for k in same[:-2]:
+            self.stages.pop(k, None)
+        return value
+
     def run(self) -> dict[str, Any]:
         self.prepare()
         return self.assemble(self.options.recursion)
@@ -340,29 +372,23 @@ class SceneEngine:
         if self.depth is None and "depth has no valid" not in " ".join(self.warnings):
             self.warnings.append("no depth: objects placed from class size priors")
         self.calib: DepthCalibration | None = None  # relative depth made metric by the ground (depth_calib.py)
-        given = self.depth  # noise is judged on the depth as given: the calibration's map stretches it
-        if self.depth is not None and self.options.depth_kind != "metric":
-            self.depth, self.calib, note = calibrate_depth_map(self.depth, self.labels, self.specs, self.intr.focal_px,
-                                                               self.intr.cx, self.intr.cy, self.options.camera_height_m)
-            self.warnings.append(note)
         self.depth_sigma = 0.0
+        # each stage's key: the options it depends on, with its input's key (same inputs: see __init__)
+        dkey = (self._grid_key, self.options.shapes_table,
+                self.options.camera_height_m if self.options.depth_kind != "metric" else None)
         if self.depth is not None:
-            self.depth, self.depth_sigma = _denoise(self.depth, self.warnings, given)
-        inst, self.inst_label = split_instances(self.labels, self.specs, self.depth, self.min_area)
+            self.depth, self.calib, notes, self.depth_sigma = self._stage("depth", dkey, self._calibrated)
+            self.warnings.extend(notes)
+        ikey = (dkey, self.min_area)
+        (self.inst_label, self.groups, self.px, self.interior, self.hidden_bottom, self.contact, self.ground_px,
+         self.sharp) = self._stage("instances", ikey, self._instances)
         self.progress("statistics", 0.25)
-        self.groups = group_pixels(inst, len(self.inst_label))
-        self.px = gather(self.groups, self.depth)
-        self.interior = self.hidden_bottom = None
-        self.sharp = True
-        if self.depth is not None:
-            self.sharp = self.depth_sigma == 0.0 and edge_sharpness(self.depth) >= SHARP_EDGES
-            self.interior = interior_mask(inst, edge_margin(self.h, self.w)).ravel()[self.groups.order]
-            occluder = np.array([not (self.specs[k].flat or self.specs[k].role == "sky") for k in self.inst_label], dtype=bool)
-            self.hidden_bottom = bottom_occlusion(inst, self.depth, occluder) > 0.5
-            self.contact = placement.ground_contact(inst, np.array([self.specs[k].flat for k in self.inst_label], dtype=bool))
-            self.ground_px = placement.ground_pixels(self.labels, np.array([sp.flat for sp in self.specs], dtype=bool))
-        del inst
-        self.stats = instance_stats(self.groups, self.px, self.rgb, self.options.color_stat, self.confidence)
+        cstat = self.options.color_stat
+        self.stats, made_with = self._stage("stats", ikey, lambda: (
+            instance_stats(self.groups, self.px, self.rgb, cstat, self.confidence), cstat))
+        if made_with != cstat:  # another colour statistic: only the colour column changes
+            self.stats = replace(self.stats, color_linear=self._stage(
+                "colors", (ikey, cstat), lambda: instance_colors(self.groups, self.rgb, cstat)))
         self.progress("ground", 0.45)
         plane, scale = self._ground_and_scale()
         pose = self._pose(plane)
@@ -389,6 +415,34 @@ class SceneEngine:
             self.progress("objects", 0.55 + 0.35 * (g + 1) / max(len(merged), 1))
         self._far = self._far_distance([t.obj for t in self._tops])
         self._hook_memo: Any = None  # the memo of the resegment hook the cached children were made with
+
+    def _calibrated(self) -> tuple[np.ndarray, DepthCalibration | None, list[str], float]:
+        """The depth made metric by the ground (relative depth) and denoised, with its warnings."""
+        notes: list[str] = []
+        depth, calib, given = self.depth, None, self.depth  # noise is judged on the depth as given
+        assert depth is not None
+        if self.options.depth_kind != "metric":
+            depth, calib, note = calibrate_depth_map(depth, self.labels, self.specs, self.intr.focal_px,
+                                                     self.intr.cx, self.intr.cy, self.options.camera_height_m)
+            notes.append(note)
+        depth, sigma = _denoise(depth, notes, given)
+        return depth, calib, notes, sigma
+
+    def _instances(self) -> tuple[Any, ...]:
+        """Instances and their grouped pixels, interior, occlusion and ground contact (prepare)."""
+        inst, inst_label = split_instances(self.labels, self.specs, self.depth, self.min_area)
+        groups = group_pixels(inst, len(inst_label))
+        px = gather(groups, self.depth)
+        interior = hidden_bottom = contact = ground_px = None
+        sharp = True
+        if self.depth is not None:
+            sharp = self.depth_sigma == 0.0 and edge_sharpness(self.depth) >= SHARP_EDGES
+            interior = interior_mask(inst, edge_margin(self.h, self.w)).ravel()[groups.order]
+            occluder = np.array([not (self.specs[k].flat or self.specs[k].role == "sky") for k in inst_label], dtype=bool)
+            hidden_bottom = bottom_occlusion(inst, self.depth, occluder) > 0.5
+            contact = placement.ground_contact(inst, np.array([self.specs[k].flat for k in inst_label], dtype=bool))
+            ground_px = placement.ground_pixels(self.labels, np.array([sp.flat for sp in self.specs], dtype=bool))
+        return inst_label, groups, px, interior, hidden_bottom, contact, ground_px, sharp
 
     def assemble(self, recursion: int, *, progress: Progress | None = None,
                  resegment: rec.Resegment | None | str = "keep") -> dict[str, Any]:
@@ -465,9 +519,11 @@ class SceneEngine:
                 scale = self._scale_from_priors()
         if plane is not None:
             plane = PlaneFit(plane.normal, plane.d * scale, plane.inlier_ratio, plane.n_points)
-        if scale != 1.0 and self.px.depth is not None:
-            self.px.depth *= np.float32(scale)
-            self.stats.depth[:, :6] *= scale
+        if scale != 1.0 and self.px.depth is not None:  # new arrays: px and stats may be shared (_stage)
+            self.px = replace(self.px, depth=self.px.depth * np.float32(scale))
+            dstats = self.stats.depth.copy()
+            dstats[:, :6] *= scale
+            self.stats = replace(self.stats, depth=dstats)
         self.scale = scale
         return plane, scale
 

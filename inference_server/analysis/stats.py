@@ -138,6 +138,22 @@ def _hist_median(hist: np.ndarray) -> np.ndarray:
     return np.argmax(cum >= np.maximum(half, 1), axis=-1)
 
 
+def instance_colors(groups: Groups, rgb: np.ndarray, color_stat: str = "mean") -> np.ndarray:
+    """(n, 3) linear-light colour of each instance (the colour column of instance_stats): what a
+    change of `color_stat` alone recomputes."""
+    n = groups.n
+    if color_stat == "trimmed":  # luminance-based, not separable per channel: per-instance slices
+        flat = rgb.reshape(-1, 3)
+        color = np.zeros((n, 3))
+        for i in range(n):
+            color[i] = robust_color(LINEAR_LUT[flat[groups.order[groups.span(i)]]], color_stat)
+        return color
+    hist = color_histograms(groups, rgb)
+    if color_stat == "median":
+        return LINEAR_LUT[_hist_median(hist)]
+    return (hist @ LINEAR_LUT) / np.maximum(groups.counts(), 1)[:, None]
+
+
 def instance_stats(groups: Groups, px: GroupedPixels, rgb: np.ndarray, color_stat: str = "mean",
                    confidence: np.ndarray | None = None) -> InstanceStats:
     """All per-instance statistics (see the module docstring for how each one is computed)."""
@@ -149,17 +165,7 @@ def instance_stats(groups: Groups, px: GroupedPixels, rgb: np.ndarray, color_sta
         _reduce(np.maximum, px.u, starts, -1) + 1, _reduce(np.maximum, px.v, starts, -1) + 1,
     ], axis=1).astype(np.int64)
 
-    if color_stat == "trimmed":  # luminance-based, not separable per channel: per-instance slices
-        flat = rgb.reshape(-1, 3)
-        color = np.zeros((n, 3))
-        for i in range(n):
-            color[i] = robust_color(LINEAR_LUT[flat[groups.order[groups.span(i)]]], color_stat)
-    else:
-        hist = color_histograms(groups, rgb)
-        if color_stat == "median":
-            color = LINEAR_LUT[_hist_median(hist)]
-        else:
-            color = (hist @ LINEAR_LUT) / np.maximum(count, 1)[:, None]
+    color = instance_colors(groups, rgb, color_stat)
 
     dstats = np.full((n, 7), np.nan)
     dstats[:, 6] = 0
