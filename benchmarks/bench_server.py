@@ -20,7 +20,9 @@ Regenerate series (each cycle uses a new `camera_height_m`, 1.6 + 0.001 * cycle,
 options the server has not prepared - a depth-calibration input, a real change of the analysis):
 - "new options, recursion 2": what every regenerate cost before the warm engine (prepare + 2 levels);
 - slider "-> 0" (new options: prepare), then "0 -> 1", "1 -> 2", "2 -> 1" on the same options;
-- "cold 0 -> 2": recursion 0 with new options, then recursion 2 (two new levels at once): the second timed.
+- "cold 0 -> 2": recursion 0 with new options, then recursion 2 (two new levels at once): the second timed;
+- "new color_stat" / "new min_area_px" at recursion 0 (same camera height): the warm engine's stages that
+  the change does not touch are reused (SceneEngine.stages).
 """
 
 from __future__ import annotations
@@ -135,9 +137,9 @@ def regenerate_series(client: ServerClient, ref: str, repeat: int, timed, rows: 
     out: dict[str, list[float]] = {}
     cycle = 0
 
-    def regen(case: str, recursion: int, counted: bool = True) -> dict:
+    def regen(case: str, recursion: int, counted: bool = True, **more: object) -> dict:
         res = timed(f"regenerate {case}", client.regenerate, ref=ref, recursion=recursion,
-                    options={"camera_height_m": round(1.6 + 0.001 * cycle, 4)}, supersede=True)
+                    options={"camera_height_m": round(1.6 + 0.001 * cycle, 4), **more}, supersede=True)
         if counted:
             out.setdefault(case, []).append(rows[-1][1])
         return res
@@ -151,6 +153,8 @@ def regenerate_series(client: ServerClient, ref: str, repeat: int, timed, rows: 
         cycle += 1
         regen("(cold jump: recursion 0, new options)", 0, counted=False)
         regen("cold 0 -> 2", 2)
+        regen("new color_stat, recursion 0", 0, color_stat=("median", "trimmed")[cycle % 2])
+        regen("new min_area_px, recursion 0", 0, min_area_px=2000 + cycle)
     return out
 
 
