@@ -264,7 +264,7 @@ def test_engines_sharing_stages_equal_fresh_builds_for_option_changes(kind: str 
     from inference_server.analysis import engine as eng
 
     s = street()
-    calls: dict[str, int] = {"split": 0, "stats": 0, "calib": 0}
+    calls: dict[str, int] = {"split": 0, "stats": 0, "calib": 0, "merge": 0}
 
     def counted(name: str, fn: Any) -> Any:
         def wrapper(*a: Any, **k: Any) -> Any:
@@ -275,6 +275,7 @@ def test_engines_sharing_stages_equal_fresh_builds_for_option_changes(kind: str 
     monkeypatch.setattr(eng, "split_instances", counted("split", eng.split_instances))
     monkeypatch.setattr(eng, "instance_stats", counted("stats", eng.instance_stats))
     monkeypatch.setattr(eng, "calibrate_depth_map", counted("calib", eng.calibrate_depth_map))
+    monkeypatch.setattr(SceneEngine, "_merge_groups", counted("merge", SceneEngine._merge_groups))
     depth = None if kind is None else s.depth if kind != "disparity" else 1.0 / s.depth
     base = {} if kind is None else {"depth_kind": kind}
     stages: dict[Any, Any] | None = None
@@ -288,9 +289,9 @@ def test_engines_sharing_stages_equal_fresh_builds_for_option_changes(kind: str 
         warm = {r: text(engine.assemble(r)) for r in (0, 2)}
         made = dict(calls)
         if i == 1:  # color_stat alone: nothing but the colours recomputed
-            assert made == {"split": 1, "stats": 1, "calib": int(kind in ("relative", "disparity"))}
+            assert made == {"split": 1, "stats": 1, "calib": int(kind in ("relative", "disparity")), "merge": 1}
         if i in (2, 4):  # another colour statistic only: instances and depth reused
-            assert (made["split"], made["calib"]) == (last["split"], last["calib"])
+            assert (made["split"], made["calib"], made["merge"]) == (last["split"], last["calib"], last["merge"])
         for r in (0, 2):
             assert warm[r] == text(fresh(s, s.names, r, depth=depth, **kw)), (kind, i, change, r)
         calls.update(made)  # the fresh builds are not counted

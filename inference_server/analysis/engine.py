@@ -401,7 +401,10 @@ class SceneEngine:
         self._warnings0 = list(self.warnings)  # the scene's warnings before any object's
         self._tops: list[_Node] = []
         self._sky_members: list[int] = []
-        merged = self._merge_groups()
+        # which instances make one object, with their single-instance box fits: not a colour question
+        # (the camera height may set the pose when there is no ground, so it is in the key)
+        merged, self._fits = self._stage("merge", (ikey, self.options.camera_height_m),
+                                         lambda: (self._merge_groups(), self._fits))
         for g, members in enumerate(merged):
             spec = self.specs[int(self.inst_label[members[0]])]
             if spec.role == "sky":
