@@ -119,3 +119,20 @@ def test_bbox_colour_and_confidence_per_instance() -> None:
     assert st.color_linear[car] == pytest.approx([1, 1, 1])
     assert st.confidence[car] == pytest.approx(0.9)
     assert st.depth[car, 6] == 0 and np.isnan(st.depth[car, 2])
+
+
+def test_a_memo_shared_across_min_areas_gives_the_same_instances() -> None:
+    """split_instances(memo=...) (the server's regenerate with a new min_area_px) equals a fresh split."""
+    from test_analysis_synth import street
+
+    s = street()
+    depth = np.where(np.isfinite(s.depth), s.depth, np.nan).astype(np.float32)  # as the engine gives it
+    table = load_table(None)
+    sp = [table.lookup(n) for n in s.names]
+    memo: dict = {}
+    for min_area in (50, 400, 50, 2000):
+        inst, lab = split_instances(s.labels, sp, depth, min_area, memo=memo)
+        ref, ref_lab = split_instances(s.labels, sp, depth, min_area)
+        assert np.array_equal(inst, ref) and np.array_equal(lab, ref_lab), min_area
+    assert "edges" in memo and any(isinstance(k, tuple) and k[0] == "cut" for k in memo)
+    assert len(np.unique(split_instances(s.labels, sp, depth, 50, memo=memo)[0])) > 3

@@ -374,8 +374,8 @@ class SceneEngine:
         self.calib: DepthCalibration | None = None  # relative depth made metric by the ground (depth_calib.py)
         self.depth_sigma = 0.0
         # each stage's key: the options it depends on, with its input's key (same inputs: see __init__)
-        dkey = (self._grid_key, self.options.shapes_table,
-                self.options.camera_height_m if self.options.depth_kind != "metric" else None)
+        self._dkey = dkey = (self._grid_key, self.options.shapes_table,
+                             self.options.camera_height_m if self.options.depth_kind != "metric" else None)
         if self.depth is not None:
             self.depth, self.calib, notes, self.depth_sigma = self._stage("depth", dkey, self._calibrated)
             self.warnings.extend(notes)
@@ -433,7 +433,9 @@ class SceneEngine:
 
     def _instances(self) -> tuple[Any, ...]:
         """Instances and their grouped pixels, interior, occlusion and ground contact (prepare)."""
-        inst, inst_label = split_instances(self.labels, self.specs, self.depth, self.min_area)
+        # what splitting needs but min_area (depth edges, each class's components): once per depth
+        memo = self._stage("split-memo", self._dkey, dict)
+        inst, inst_label = split_instances(self.labels, self.specs, self.depth, self.min_area, memo=memo)
         groups = group_pixels(inst, len(inst_label))
         px = gather(groups, self.depth)
         interior = hidden_bottom = contact = ground_px = None

@@ -13,6 +13,7 @@ so the cost is a few scipy calls per class, never per instance or per pixel in P
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from scipy import ndimage
@@ -193,18 +194,23 @@ def split_instances(
     depth: np.ndarray | None,
     min_area: int,
     depth_split: bool = True,
+    memo: dict[Any, Any] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Instance map (h, w) int32 (-1 = no instance) and the class id of each instance.
 
     Components smaller than `min_area` that touch nothing of their class are dropped.
+    `memo`: a dict kept by the caller across calls with the SAME labels, specs and depth (another
+    `min_area`): the depth edges and each class's connected components are computed once.
     """
+    memo = {} if memo is None else memo
     h, w = labels.shape
     inst = np.full((h, w), -1, dtype=np.int32)
     inst_label: list[int] = []
     if labels.size == 0:
         return inst, np.zeros(0, dtype=np.int64)
-    shifted = labels.astype(np.int64) + 1  # -1 (unlabelled) -> 0, ignored by find_objects
-    slices = ndimage.find_objects(shifted)
+    if "slices" not in memo:
+        memo["slices"] = ndimage.find_objects(labels.astype(np.int64) + 1)  # -1 (unlabelled) -> 0: ignored
+    slices = memo["slices"]
     edges = None
     for k, sl in enumerate(slices):
         if sl is None or k >= len(specs):
@@ -218,14 +224,18 @@ def split_instances(
             np.copyto(view, np.int32(len(inst_label)), where=mask)
             inst_label.append(k)
             continue
-        comp, ncomp = ndimage.label(mask, structure=_EIGHT)
-        sizes = np.bincount(comp.ravel(), minlength=ncomp + 1)
+        if ("comp", k) not in memo:
+            comp, ncomp = ndimage.label(mask, structure=_EIGHT)
+            memo["comp", k] = comp, ncomp, np.bincount(comp.ravel(), minlength=ncomp + 1)
+        comp, ncomp, sizes = memo["comp", k]
         big_comp = sizes >= min_area
         big_comp[0] = False
         if not big_comp[1:].any():
             continue
         if depth is not None and depth_split and edges is None:
-            edges = depth_edges(depth)
+            if "edges" not in memo:
+                memo["edges"] = depth_edges(depth)
+            edges = memo["edges"]
         on_edge = mask & edges[sl] if edges is not None else None
         did_cut = on_edge is not None and bool(on_edge.any())
         cut = mask ^ on_edge if did_cut else None  # the class's pixels off the depth edges
@@ -233,14 +243,16 @@ def split_instances(
         nfinal = 0
         whole = big_comp
         if did_cut:
-            sub, nsub = ndimage.label(cut)
+            if ("cut", k) not in memo:
+                sub, nsub = ndimage.label(cut)
+                memo["cut", k] = (sub, nsub, np.bincount(sub.ravel(), minlength=nsub + 1),
+                                  ndimage.find_objects(sub))  # one pass for every piece's bounding box
             # A piece must be big and have a body: blurred depth leaves ramps along outlines that
             # the jump test cuts into thin strips; those are orphans, not objects.
             # (mean width = area / (bbox height + bbox width) must reach MIN_PIECE_WIDTH px).
-            area = np.bincount(sub.ravel(), minlength=nsub + 1)
+            sub, nsub, area, boxes = memo["cut", k]
             big_sub = area >= min_area
             big_sub[0] = False
-            boxes = ndimage.find_objects(sub)  # one pass for every piece's bounding box
             # Each big piece lies inside exactly one component: read it at the piece's first pixel
             # in its own box (no scatter over the crop); pieces of dropped components are dropped.
             sub_comp = np.zeros(nsub + 1, dtype=np.int64)
