@@ -194,12 +194,14 @@ def _fit_family(family: str, d: np.ndarray, q: np.ndarray, trunc: float,
     cost = np.full(q.shape[0], np.inf)
     alpha = beta = np.zeros(q.shape[0])
     for it in range(iters):
+        last = it == iters - 1
         sw = w.sum(1)
         mx = (w * x).sum(1) / np.maximum(sw, 1e-300)
         my = (w @ y) / np.maximum(sw, 1e-300)
         dx = x - mx[:, None]
-        sxx = (w * dx * dx).sum(1)
-        sxy = (w * dx * (y[None, :] - my[:, None])).sum(1)
+        wdx = w * dx  # once for both sums: the same products in the same order as w * dx * dx
+        sxx = (wdx * dx).sum(1)
+        sxy = (wdx * (y[None, :] - my[:, None])).sum(1)
         ok = (sw > 0) & (sxx > 1e-300)
         beta = np.where(ok, sxy / np.where(ok, sxx, 1.0), 0.0)
         alpha = my - beta * mx
@@ -207,8 +209,10 @@ def _fit_family(family: str, d: np.ndarray, q: np.ndarray, trunc: float,
         if family == "affine":
             r = r / d
         r = np.where(valid, r, np.inf)
-        lim = trunc * (2.0 if it == 0 else 1.0)
-        w = base * (np.abs(r) < lim)
+        if not last:  # the weights of the next pass (the last pass's cost is the only one returned)
+            lim = trunc * (2.0 if it == 0 else 1.0)
+            w = base * (np.abs(r) < lim)
+            continue
         cost = np.minimum(r * r, trunc * trunc).mean(1) / (trunc * trunc)
         cost = np.where(ok & (beta > 0), cost, np.inf)  # the map must be increasing
     with np.errstate(divide="ignore", invalid="ignore"):
