@@ -136,3 +136,20 @@ def test_a_memo_shared_across_min_areas_gives_the_same_instances() -> None:
         assert np.array_equal(inst, ref) and np.array_equal(lab, ref_lab), min_area
     assert "edges" in memo and any(isinstance(k, tuple) and k[0] == "cut" for k in memo)
     assert len(np.unique(split_instances(s.labels, sp, depth, 50, memo=memo)[0])) > 3
+
+
+def test_a_label_memo_shared_across_depths_gives_the_same_instances() -> None:
+    """split_instances(label_memo=...) kept across depths (a new camera height) equals a fresh split."""
+    from test_analysis_synth import street
+
+    s = street()
+    table = load_table(None)
+    sp = [table.lookup(n) for n in s.names]
+    label_memo: dict = {}
+    for scale in (1.0, 2.0, 0.5):
+        depth = (np.where(np.isfinite(s.depth), s.depth, np.nan) ** scale).astype(np.float32)
+        inst, lab = split_instances(s.labels, sp, depth, 50, memo={}, label_memo=label_memo)
+        ref, ref_lab = split_instances(s.labels, sp, depth, 50)
+        assert np.array_equal(inst, ref) and np.array_equal(lab, ref_lab), scale
+    assert "slices" in label_memo and any(isinstance(k, tuple) and k[0] == "comp" for k in label_memo)
+    assert len(np.unique(inst)) > 3

@@ -306,29 +306,41 @@ def network_residual(family: str, a: float, b: float, d: np.ndarray, z_ground: n
         return (d - (z_ground - b) / a) / d
 
 
-def calibrate(depth: np.ndarray, ground: np.ndarray, focal: float, cx: float, cy: float, height: float,
-              families: tuple[str, ...] = FAMILIES, horizon_prior: float = 0.0,
-              prior_weight: float = PITCH_PRIOR) -> tuple[DepthCalibration | None, str]:
-    """Fit the ground calibration of a relative depth map (larger = farther, NaN = no depth).
-
-    `ground` is a boolean mask of ground-role pixels; `horizon_prior` the expected horizon row offset
-    from cy (0: level camera; see horizon_from_objects). Returns (calibration, "") or (None, why not).
-    Apply it with ``calibration.map(depth)``.
-    """
+def _ground_samples(depth: np.ndarray, ground: np.ndarray) -> str | tuple[Any, ...]:
+    """calibrate's ground pixels with depth and its samples for the fit (or why there are too few):
+    (n, uu, vv, dg, trunc, u, v, dd)."""
     d = np.asarray(depth, dtype=np.float64)
     g = np.asarray(ground, dtype=bool) & np.isfinite(d) & (d > 0)
     vv, uu = np.nonzero(g)
     n = len(vv)
     if n < MIN_GROUND_PIXELS:
-        return None, f"too little ground with depth ({n} px)"
+        return f"too little ground with depth ({n} px)"
     rows = np.percentile(vv, [2.0, 98.0])
     if rows[1] - rows[0] < MIN_GROUND_ROWS * d.shape[0]:
-        return None, f"the ground spans too few rows ({rows[1] - rows[0]:.0f} px)"
+        return f"the ground spans too few rows ({rows[1] - rows[0]:.0f} px)"
     dg = d[vv, uu]
     lo5, hi95 = np.percentile(np.log(dg), [5.0, 95.0])
     trunc = max(TRUNC_MIN, TRUNC_FRAC * float(hi95 - lo5))
     stride = max(1, n // MAX_POINTS)
-    u, v, dd = uu[::stride], vv[::stride], dg[::stride]
+    return n, uu, vv, dg, trunc, uu[::stride], vv[::stride], dg[::stride]
+
+
+def calibrate(depth: np.ndarray, ground: np.ndarray, focal: float, cx: float, cy: float, height: float,
+              families: tuple[str, ...] = FAMILIES, horizon_prior: float = 0.0,
+              prior_weight: float = PITCH_PRIOR, memo: dict[str, Any] | None = None) -> tuple[DepthCalibration | None, str]:
+    """Fit the ground calibration of a relative depth map (larger = farther, NaN = no depth).
+
+    `ground` is a boolean mask of ground-role pixels; `horizon_prior` the expected horizon row offset
+    from cy (0: level camera; see horizon_from_objects). Returns (calibration, "") or (None, why not).
+    Apply it with ``calibration.map(depth)``. `memo`: a dict the caller keeps across calls with the
+    SAME depth and ground (another height or horizon prior): the ground samples are gathered once.
+    """
+    memo = {} if memo is None else memo
+    if "ground" not in memo:
+        memo["ground"] = _ground_samples(depth, ground)
+    if isinstance(memo["ground"], str):
+        return None, memo["ground"]
+    n, uu, vv, dg, trunc, u, v, dd = memo["ground"]
     fam, h, s, a, b, cost, costs = fit_ground_calibration(u, v, dd, focal, cx, cy, height, trunc, families,
                                                                 horizon_prior, prior_weight)
     if not np.isfinite(cost):
@@ -344,8 +356,10 @@ def calibrate(depth: np.ndarray, ground: np.ndarray, focal: float, cx: float, cy
     full_cost = float(np.minimum(r ** 2, trunc ** 2).mean() / trunc ** 2)
     # the fit must explain a good part of the ground's depth variation (robust R^2 from median absolute
     # deviations); a network depth unrelated to the ground's rows explains none
-    ld = np.log(dg)
-    spread = float(np.median(np.abs(ld - np.median(ld))))
+    if "spread" not in memo:
+        ld = np.log(dg)
+        memo["spread"] = float(np.median(np.abs(ld - np.median(ld))))
+    spread = memo["spread"]
     rr = network_residual(fam, a, b, dg, zg)
     rr = rr[np.isfinite(rr)]
     explained = 1.0 - (float(np.median(np.abs(rr - np.median(rr)))) / spread) ** 2 if len(rr) and spread > 0 else 0.0
@@ -376,10 +390,17 @@ def horizon_from_objects(labels: np.ndarray, heights: dict[int, float], camera_h
     ground is P H / S rows below the horizon (level camera; H = camera height), whatever the focal
     length. One estimate per connected segment not cut by the image border (continuous row
     coordinates: the top edge of the image is 0)."""
+    return np.asarray([y1 - camera_height * (y1 - y0) / size for y0, y1, size in _standing_segments(labels, heights, min_px)],
+                      dtype=np.float64)
+
+
+def _standing_segments(labels: np.ndarray, heights: dict[int, float], min_px: int = 64) -> list[tuple[int, int, float]]:
+    """(top row, bottom row, real height) of each segment horizon_from_objects uses (it does not
+    depend on the camera height)."""
     from scipy import ndimage
 
     lab = np.asarray(labels)
-    out: list[float] = []
+    out: list[tuple[int, int, float]] = []
     for cid, size in heights.items():
         m = lab == cid
         if size <= 0 or not m.any():
@@ -392,27 +413,36 @@ def horizon_from_objects(labels: np.ndarray, heights: dict[int, float], camera_h
             y0, y1 = sl[0].start, sl[0].stop
             if y0 <= 0 or y1 >= lab.shape[0] or y1 - y0 < 12 or sl[1].start <= 0 or sl[1].stop >= lab.shape[1]:
                 continue
-            out.append(y1 - camera_height * (y1 - y0) / size)
-    return np.asarray(out, dtype=np.float64)
+            out.append((y0, y1, size))
+    return out
 
 
 def calibrate_depth_map(depth: np.ndarray, labels: np.ndarray, specs: list[Any], focal: float, cx: float,
-                        cy: float, height: float) -> tuple[np.ndarray, DepthCalibration | None, str]:
+                        cy: float, height: float, memo: dict[str, Any] | None = None) -> tuple[np.ndarray, DepthCalibration | None, str]:
     """The engine's entry point: (depth to use, calibration or None, one-line warning).
 
     `labels` are class ids (< 0: none) and `specs` the shapes-table entry of each id (``role``, ``ref``,
     ``standing``, ``size``): ground-role classes give the fit, standing trusted-height classes the
     horizon prior. On success the depth comes back as metric z (float32, NaN kept); otherwise the input
     comes back unchanged and the warning says why, so the caller keeps its single-scale behaviour.
+    `memo`: a dict the caller keeps across calls with the SAME depth, labels and specs (another camera
+    height): what does not depend on the height (the ground mask and samples, the standing segments)
+    is computed once.
     """
-    lab = np.asarray(labels)
-    gid = np.array([sp.role == "ground" for sp in specs], dtype=bool)
-    ground = (lab >= 0) & gid[np.clip(lab, 0, max(len(gid) - 1, 0))] if len(gid) else np.zeros(lab.shape, bool)
-    refs = {i: float(sp.size[1]) for i, sp in enumerate(specs) if sp.ref and sp.standing is True}
-    rows = horizon_from_objects(lab, refs, height) if refs else np.zeros(0)
+    memo = {} if memo is None else memo
+    if "ground_mask" not in memo:
+        lab = np.asarray(labels)
+        gid = np.array([sp.role == "ground" for sp in specs], dtype=bool)
+        memo["ground_mask"] = (lab >= 0) & gid[np.clip(lab, 0, max(len(gid) - 1, 0))] if len(gid) else np.zeros(lab.shape, bool)
+        refs = {i: float(sp.size[1]) for i, sp in enumerate(specs) if sp.ref and sp.standing is True}
+        memo["segments"] = _standing_segments(lab, refs) if refs else None
+    ground, segments = memo["ground_mask"], memo["segments"]
+    rows = np.asarray([y1 - height * (y1 - y0) / size for y0, y1, size in segments],
+                      dtype=np.float64) if segments is not None else np.zeros(0)
     prior = float(np.median(rows)) - cy if len(rows) else 0.0
     weight = OBJECT_PITCH_PRIOR[min(len(rows), len(OBJECT_PITCH_PRIOR) - 1)]
-    cal, why = calibrate(depth, ground, focal, cx, cy, height, horizon_prior=prior, prior_weight=weight)
+    cal, why = calibrate(depth, ground, focal, cx, cy, height, horizon_prior=prior, prior_weight=weight,
+                         memo=memo.setdefault("calibrate", {}))
     if cal is None:
         return depth, None, f"relative depth not calibrated on the ground ({why}): one scale factor used instead"
     z = cal.map(depth, ground).astype(np.float32)

@@ -165,7 +165,14 @@ def _prepare_depth(depth: np.ndarray | None, kind: str) -> np.ndarray | None:
     return d
 
 
-def _denoise(depth: np.ndarray, warnings: list[str], given: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+def _given_noise(given: np.ndarray) -> float:
+    """Relative per-pixel noise of the depth as given (_denoise's test on it)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return depth_noise(np.log(given)) / math.sqrt(6.0)
+
+
+def _denoise(depth: np.ndarray, warnings: list[str], given: np.ndarray | None = None,
+             given_noise: float | None = None) -> tuple[np.ndarray, float]:
     """Per-pixel depth noise above ~0.5 % (sensor speckle, dithering) makes boxes thick along the
     view ray and cuts segments along false depth edges; a 5 x 5 median (which keeps occlusion
     steps) brings it down about fourfold. Clean or smooth depth is returned untouched. Also
@@ -174,12 +181,14 @@ def _denoise(depth: np.ndarray, warnings: list[str], given: np.ndarray | None = 
     `given`: the depth as it came in, when `depth` is a calibrated map of it. Whether to filter is
     decided on `given`: a smooth network map raised to a power (depth_calib's map) has a larger
     relative pixel-to-pixel variation but no more noise, and the median (which commutes with the
-    monotone map) would only cost time (~0.13 s on a 0.64 MP grid)."""
+    monotone map) would only cost time (~0.13 s on a 0.64 MP grid). `given_noise`: _given_noise(given)
+    when the caller has it already (it does not depend on the calibration)."""
     from scipy import ndimage
 
-    with np.errstate(invalid="ignore", divide="ignore"):
-        if given is not None and given is not depth and depth_noise(np.log(given)) / math.sqrt(6.0) < NOISY_DEPTH:
+    if given is not None and given is not depth:
+        if (_given_noise(given) if given_noise is None else given_noise) < NOISY_DEPTH:
             return depth, 0.0
+    with np.errstate(invalid="ignore", divide="ignore"):
         sigma = depth_noise(np.log(depth)) / math.sqrt(6.0)
     if sigma < NOISY_DEPTH:
         return depth, 0.0
@@ -425,17 +434,26 @@ class SceneEngine:
         depth, calib, given = self.depth, None, self.depth  # noise is judged on the depth as given
         assert depth is not None
         if self.options.depth_kind != "metric":
+            # what the calibration needs but the camera height (ground samples, standing segments): once
+            memo = self._stage("calib-memo", (self._grid_key, self.options.shapes_table), dict)
             depth, calib, note = calibrate_depth_map(depth, self.labels, self.specs, self.intr.focal_px,
-                                                     self.intr.cx, self.intr.cy, self.options.camera_height_m)
+                                                     self.intr.cx, self.intr.cy, self.options.camera_height_m,
+                                                     memo=memo)
             notes.append(note)
-        depth, sigma = _denoise(depth, notes, given)
+        noise = None
+        if depth is not given:  # calibrated: the noise of the depth as given is the same for every camera height
+            noise = self._stage("given-noise", (self._grid_key,), lambda: _given_noise(given))
+        depth, sigma = _denoise(depth, notes, given, noise)
         return depth, calib, notes, sigma
 
     def _instances(self) -> tuple[Any, ...]:
         """Instances and their grouped pixels, interior, occlusion and ground contact (prepare)."""
         # what splitting needs but min_area (depth edges, each class's components): once per depth
         memo = self._stage("split-memo", self._dkey, dict)
-        inst, inst_label = split_instances(self.labels, self.specs, self.depth, self.min_area, memo=memo)
+        # each class's components depend on the labels alone: kept across depths (a new camera height)
+        label_memo = self._stage("split-label-memo", (self._grid_key,), dict)
+        inst, inst_label = split_instances(self.labels, self.specs, self.depth, self.min_area, memo=memo,
+                                           label_memo=label_memo)
         groups = group_pixels(inst, len(inst_label))
         px = gather(groups, self.depth)
         interior = hidden_bottom = contact = ground_px = None

@@ -195,22 +195,26 @@ def split_instances(
     min_area: int,
     depth_split: bool = True,
     memo: dict[Any, Any] | None = None,
+    label_memo: dict[Any, Any] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Instance map (h, w) int32 (-1 = no instance) and the class id of each instance.
 
     Components smaller than `min_area` that touch nothing of their class are dropped.
     `memo`: a dict kept by the caller across calls with the SAME labels, specs and depth (another
     `min_area`): the depth edges and each class's connected components are computed once.
+    `label_memo`: where the parts that depend on the labels alone go (the classes' bounding boxes
+    and connected components), a dict the caller may keep across depths too (default: `memo`).
     """
     memo = {} if memo is None else memo
+    lmemo = memo if label_memo is None else label_memo
     h, w = labels.shape
     inst = np.full((h, w), -1, dtype=np.int32)
     inst_label: list[int] = []
     if labels.size == 0:
         return inst, np.zeros(0, dtype=np.int64)
-    if "slices" not in memo:
-        memo["slices"] = ndimage.find_objects(labels.astype(np.int64) + 1)  # -1 (unlabelled) -> 0: ignored
-    slices = memo["slices"]
+    if "slices" not in lmemo:
+        lmemo["slices"] = ndimage.find_objects(labels.astype(np.int64) + 1)  # -1 (unlabelled) -> 0: ignored
+    slices = lmemo["slices"]
     edges = None
     for k, sl in enumerate(slices):
         if sl is None or k >= len(specs):
@@ -224,10 +228,10 @@ def split_instances(
             np.copyto(view, np.int32(len(inst_label)), where=mask)
             inst_label.append(k)
             continue
-        if ("comp", k) not in memo:
+        if ("comp", k) not in lmemo:
             comp, ncomp = ndimage.label(mask, structure=_EIGHT)
-            memo["comp", k] = comp, ncomp, np.bincount(comp.ravel(), minlength=ncomp + 1)
-        comp, ncomp, sizes = memo["comp", k]
+            lmemo["comp", k] = comp, ncomp, np.bincount(comp.ravel(), minlength=ncomp + 1)
+        comp, ncomp, sizes = lmemo["comp", k]
         big_comp = sizes >= min_area
         big_comp[0] = False
         if not big_comp[1:].any():
