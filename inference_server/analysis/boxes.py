@@ -143,14 +143,26 @@ def rect_yaw(xz: np.ndarray, max_points: int = 800) -> float:
         p = p[np.linspace(0, len(p) - 1, max_points).astype(np.int64)]
     p = p - p.mean(axis=0)
     px, pz = p[:, 0][None, :], p[:, 1][None, :]
+    npx = -px
 
     def cost(th: np.ndarray) -> np.ndarray:  # (angles, points) rows: contiguous partitions
         c, s = np.cos(th)[:, None], np.sin(th)[:, None]
-        a = px * c + pz * s
-        b = -px * s + pz * c
+        a = px * c
+        a += pz * s
+        b = npx * s
+        b += pz * c
         qa, qb = percentiles(a, [P_LO, P_HI]), percentiles(b, [P_LO, P_HI])
-        d = np.minimum(np.minimum(np.abs(a - qa[:, :1]), np.abs(a - qa[:, 1:])),
-                       np.minimum(np.abs(b - qb[:, :1]), np.abs(b - qb[:, 1:])))
+        # min over the 4 edges of |coordinate - edge|, in place (the same values as with temporaries)
+        d, t = a - qa[:, :1], np.subtract(a, qa[:, 1:])
+        np.abs(d, out=d)
+        np.abs(t, out=t)
+        np.minimum(d, t, out=d)
+        e = np.subtract(b, qb[:, :1], out=a)
+        np.abs(e, out=e)
+        np.subtract(b, qb[:, 1:], out=t)
+        np.abs(t, out=t)
+        np.minimum(e, t, out=e)
+        np.minimum(d, e, out=d)
         return d.mean(axis=1)
 
     coarse = np.radians(np.arange(0.0, 90.0, 2.0))
