@@ -193,27 +193,30 @@ def _fit_family(family: str, d: np.ndarray, q: np.ndarray, trunc: float,
     w = base * valid
     cost = np.full(q.shape[0], np.inf)
     alpha = beta = np.zeros(q.shape[0])
+    t1, t2 = np.empty(q.shape), np.empty(q.shape)  # (k, N) work arrays: the same operations, in place
+    invalid = ~valid
     for it in range(iters):
         last = it == iters - 1
         sw = w.sum(1)
-        mx = (w * x).sum(1) / np.maximum(sw, 1e-300)
+        mx = np.multiply(w, x, out=t1).sum(1) / np.maximum(sw, 1e-300)
         my = (w @ y) / np.maximum(sw, 1e-300)
-        dx = x - mx[:, None]
-        wdx = w * dx  # once for both sums: the same products in the same order as w * dx * dx
-        sxx = (wdx * dx).sum(1)
-        sxy = (wdx * (y[None, :] - my[:, None])).sum(1)
+        dx = np.subtract(x, mx[:, None], out=t1)
+        wdx = np.multiply(w, dx, out=t2)  # once for both sums: the same products in the same order as w * dx * dx
+        sxx = np.multiply(wdx, dx, out=t1).sum(1)
+        sxy = np.multiply(wdx, np.subtract(y[None, :], my[:, None], out=t1), out=t1).sum(1)
         ok = (sw > 0) & (sxx > 1e-300)
         beta = np.where(ok, sxy / np.where(ok, sxx, 1.0), 0.0)
         alpha = my - beta * mx
-        r = y[None, :] - alpha[:, None] - beta[:, None] * x
+        r = np.subtract(y[None, :], alpha[:, None], out=t1)
+        r -= np.multiply(beta[:, None], x, out=t2)
         if family == "affine":
-            r = r / d
-        r = np.where(valid, r, np.inf)
+            r /= d
+        np.copyto(r, np.inf, where=invalid)
         if not last:  # the weights of the next pass (the last pass's cost is the only one returned)
             lim = trunc * (2.0 if it == 0 else 1.0)
-            w = base * (np.abs(r) < lim)
+            w = base * (np.abs(r, out=t2) < lim)
             continue
-        cost = np.minimum(r * r, trunc * trunc).mean(1) / (trunc * trunc)
+        cost = np.minimum(np.multiply(r, r, out=t2), trunc * trunc, out=t2).mean(1) / (trunc * trunc)
         cost = np.where(ok & (beta > 0), cost, np.inf)  # the map must be increasing
     with np.errstate(divide="ignore", invalid="ignore"):
         a = np.where(beta > 0, 1.0 / beta, np.nan)
