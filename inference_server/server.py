@@ -384,10 +384,9 @@ class Server:
         try:
             if isinstance(scene_text, str) and "scene" in message:
                 rest = {k: v for k, v in message.items() if k not in ("scene", "_scene_text")}
-                line = (json.dumps(rest, allow_nan=False, separators=(",", ":"), default=_json_default)[:-1]
-                        + ',"scene":' + scene_text + "}")
+                line = encode_scene(rest)[:-1] + ',"scene":' + scene_text + "}"
             else:
-                line = json.dumps(message, allow_nan=False, separators=(",", ":"), default=_json_default)
+                line = encode_scene(message)
         except (TypeError, ValueError) as exc:
             line = json.dumps({"type": "error", "id": message.get("id"), "code": "internal",
                                "message": f"reply not serialisable: {_one_line(exc)}"})
@@ -890,7 +889,8 @@ def write_network_outputs(out_dir: Path, photo: Any, seg: Any, depth: Any, key: 
 
 
 def encode_scene(scene: dict[str, Any]) -> str:
-    """A scene as compact JSON (no NaN): one line, the C encoder (an indented dump is ~4x slower)."""
+    """A scene (or any protocol message) as compact JSON (no NaN): one line, the C encoder (an indented
+    dump is ~4x slower)."""
     return json.dumps(scene, allow_nan=False, separators=(",", ":"), default=_json_default)
 
 

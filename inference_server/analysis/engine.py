@@ -50,10 +50,10 @@ MIN_DEPTH_PIXELS = 20  # fewer valid depths than this: the object is placed from
 NEAR_CLIP_M = 0.05
 MIN_SKY_DISTANCE_M = 100.0
 MAX_MERGE_CANDIDATES = 64  # per class: pairwise box tests beyond this many instances are skipped
-SHARP_EDGES = 0.8
+SHARP_EDGES = 0.8  # edge_sharpness above this: depth from a ray-caster/sensor, not a network
 MAX_SPLIT_PIXELS = 3000  # recursion splits bigger objects on a sparser lattice of their pixels
 MAX_GRID_PIXELS = 640_000  # default analysis grid: ~1000 x 650 whatever the photo's size (docs/SHAPES.md)
-NOISY_DEPTH = 0.005  # relative per-pixel depth noise above which the depth is median-filtered  # edge_sharpness above this: depth from a ray-caster/sensor, not a network
+NOISY_DEPTH = 0.005  # relative per-pixel depth noise above which the depth is median-filtered
 _NAME_RE = re.compile(r"[^a-z0-9]+")
 _MISSING = object()
 
@@ -165,10 +165,10 @@ def _prepare_depth(depth: np.ndarray | None, kind: str) -> np.ndarray | None:
     return d
 
 
-def _given_noise(given: np.ndarray) -> float:
-    """Relative per-pixel noise of the depth as given (_denoise's test on it)."""
+def _noise_level(depth: np.ndarray) -> float:
+    """Relative per-pixel noise of a depth map (what _denoise tests)."""
     with np.errstate(invalid="ignore", divide="ignore"):
-        return depth_noise(np.log(given)) / math.sqrt(6.0)
+        return depth_noise(np.log(depth)) / math.sqrt(6.0)
 
 
 def _denoise(depth: np.ndarray, warnings: list[str], given: np.ndarray | None = None,
@@ -181,15 +181,14 @@ def _denoise(depth: np.ndarray, warnings: list[str], given: np.ndarray | None = 
     `given`: the depth as it came in, when `depth` is a calibrated map of it. Whether to filter is
     decided on `given`: a smooth network map raised to a power (depth_calib's map) has a larger
     relative pixel-to-pixel variation but no more noise, and the median (which commutes with the
-    monotone map) would only cost time (~0.13 s on a 0.64 MP grid). `given_noise`: _given_noise(given)
+    monotone map) would only cost time (~0.13 s on a 0.64 MP grid). `given_noise`: _noise_level(given)
     when the caller has it already (it does not depend on the calibration)."""
     from scipy import ndimage
 
     if given is not None and given is not depth:
-        if (_given_noise(given) if given_noise is None else given_noise) < NOISY_DEPTH:
+        if (_noise_level(given) if given_noise is None else given_noise) < NOISY_DEPTH:
             return depth, 0.0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        sigma = depth_noise(np.log(depth)) / math.sqrt(6.0)
+    sigma = _noise_level(depth)
     if sigma < NOISY_DEPTH:
         return depth, 0.0
     warnings.append(f"noisy depth (about {100 * sigma:.1f} % per pixel): median-filtered before fitting")
@@ -442,7 +441,7 @@ class SceneEngine:
             notes.append(note)
         noise = None
         if depth is not given:  # calibrated: the noise of the depth as given is the same for every camera height
-            noise = self._stage("given-noise", (self._grid_key,), lambda: _given_noise(given))
+            noise = self._stage("given-noise", (self._grid_key,), lambda: _noise_level(given))
         depth, sigma = _denoise(depth, notes, given, noise)
         return depth, calib, notes, sigma
 
