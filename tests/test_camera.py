@@ -56,3 +56,15 @@ def test_backproject_project_roundtrip() -> None:
     assert np.allclose(cam.project(p, i), np.stack([u + 0.5, v + 0.5], -1))
     s = i.scaled(0.5)
     assert (s.width, s.height, s.focal_px, s.cx) == (320, 240, 250.0, 160.0)
+
+
+def test_pixel_rays_agree_with_backproject_and_rotate_to_world():
+    pixel_rays = cam.pixel_rays
+    intr = cam.Intrinsics(800.0, 320.0, 240.0, 640, 480)
+    u, v, d = np.array([0, 319, 639]), np.array([0, 239, 479]), np.array([2.0, 5.0, 9.0])
+    rays = pixel_rays(u + 0.5, v + 0.5, intr, np.eye(3))
+    np.testing.assert_allclose(rays[:, 2], -1.0)
+    np.testing.assert_allclose(rays * d[:, None], cam.backproject(u, v, d, intr))
+    np.testing.assert_allclose(pixel_rays(np.array([320.0]), np.array([240.0]), intr, np.eye(3)), [[0.0, 0.0, -1.0]])
+    r = cam.euler_xyz_to_matrix(-10.0, 30.0, 2.0)
+    np.testing.assert_allclose(pixel_rays(u + 0.5, v + 0.5, intr, r), rays @ r.T)

@@ -122,6 +122,16 @@ def backproject(u: np.ndarray, v: np.ndarray, depth: np.ndarray, intr: Intrinsic
     return np.stack([x, y, -d], axis=-1)
 
 
+def pixel_rays(u: np.ndarray, v: np.ndarray, intr: Intrinsics, rotation: np.ndarray) -> np.ndarray:
+    """World directions (N, 3) of the rays through continuous image points (u, v) (pixel (col, row) has
+    its centre at (col + 0.5, row + 0.5)), for a camera of world rotation `rotation`, scaled so that
+    their camera-frame z is -1: the point at z-depth t along one is camera position + t * ray."""
+    u = np.asarray(u, dtype=np.float64)
+    v = np.asarray(v, dtype=np.float64)
+    return np.stack([(u - intr.cx) / intr.focal_px, -(v - intr.cy) / intr.focal_px, -np.ones(u.shape)],
+                    axis=-1) @ rotation.T
+
+
 def project(points_cam: np.ndarray, intr: Intrinsics) -> np.ndarray:
     """Continuous pixel coordinates (N, 2) of camera-frame points (in front: z < 0)."""
     p = np.asarray(points_cam, dtype=np.float64)

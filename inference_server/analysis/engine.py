@@ -27,7 +27,7 @@ from ..errors import UserError
 from . import placement
 from . import recursion as rec
 from .boxes import Box, box_intersection, cover_bbox, fit_box, percentiles
-from .camera import Intrinsics, backproject, matrix_to_euler_xyz, maya_film
+from .camera import Intrinsics, backproject, matrix_to_euler_xyz, maya_film, pixel_rays
 from .color import COLOR_STATS, linear_to_srgb
 from .depth_calib import DepthCalibration, calibrate_depth_map
 from .ground import PlaneFit, Pose, angles_from_normal, fit_plane, pose_from_angles
@@ -676,8 +676,7 @@ class SceneEngine:
         centre = pose.R @ np.array([((x0 + x1) / 2 - intr.cx) / intr.focal_px, -((y0 + y1) / 2 - intr.cy) / intr.focal_px, -1.0])
         normal = np.array([centre[0], 0.0, centre[2]])
         normal /= max(np.linalg.norm(normal), 1e-9)
-        rays = np.stack([(u + 0.5 - intr.cx) / intr.focal_px, -(v + 0.5 - intr.cy) / intr.focal_px,
-                         -np.ones(len(u))], axis=1) @ pose.R.T
+        rays = pixel_rays(u + 0.5, v + 0.5, intr, pose.R)
         t = (z * float(normal @ centre)) / np.maximum(rays @ normal, 1e-6)
         return pose.T + rays * t[:, None], False
 
@@ -891,8 +890,7 @@ class SceneEngine:
         intr, pose = self.intr, self.ctx.pose
         stride = -(-len(u) // MAX_FIT_POINTS)  # at most MAX_FIT_POINTS points
         us, vs = u[::stride], v[::stride]
-        rays = np.stack([(us + 0.5 - intr.cx) / intr.focal_px, -(vs + 0.5 - intr.cy) / intr.focal_px,
-                         -np.ones(len(us))], axis=1) @ pose.R.T
+        rays = pixel_rays(us + 0.5, vs + 0.5, intr, pose.R)
         down = rays[:, 1] < -1e-6
         cap = 1000.0
         if d is not None and np.isfinite(d).any():

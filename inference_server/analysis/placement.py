@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from .boxes import Box, _prior_depth, cover_bbox, principal_yaw, robust_span
-from .camera import Intrinsics
+from .camera import Intrinsics, pixel_rays
 from .ground import Pose
 from .shapes import ShapeSpec
 
@@ -108,8 +108,7 @@ def place_wall(box: Box, spec: ShapeSpec, u: np.ndarray, v: np.ndarray, ground_p
     if len(cols) < max(WALL_MIN_COLUMNS, 0.2 * n_cols):
         return None
     cam = np.asarray(pose.T, dtype=np.float64)
-    f = intr.focal_px
-    rays = np.stack([(cols + 0.5 - intr.cx) / f, -(low[cols] + 1.0 - intr.cy) / f, -np.ones(len(cols))], axis=1) @ pose.R.T
+    rays = pixel_rays(cols + 0.5, low[cols] + 1.0, intr, pose.R)  # through the columns' bottom edges
     down = rays[:, 1] < -1e-9
     if np.count_nonzero(down) < WALL_MIN_COLUMNS:
         return None
