@@ -1,6 +1,8 @@
-"""The Maya side on the Pythons of Maya 2022-2024 (3.7, 3.9, 3.10): compile, import, build the example
-scene on the fake Maya and load the plug-in. Uses interpreters found under ~/.pyenv/versions or listed
-in $IMG2MAYA_TEST_PYTHONS (os.pathsep-separated); skips when there are none."""
+"""The Maya side on the Pythons of Maya 2022-2024 (3.7, 3.9, 3.10): compile (the vendored Qt.py too),
+import, build the example scene on the fake Maya, load the plug-in and, as these Pythons have no
+PySide, check the shelf button's one-line report (tests/test_stock_maya.py adds PySide2 and the panel).
+Uses interpreters found under ~/.pyenv/versions or listed in $IMG2MAYA_TEST_PYTHONS
+(os.pathsep-separated); skips when there are none."""
 
 from __future__ import annotations
 
@@ -16,9 +18,16 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = r"""
 import glob, importlib.util, py_compile, sys
 sys.path[:0] = ["tests/fakemaya", "scripts"]
-for f in glob.glob("scripts/img2maya/*.py") + ["plug-ins/img2maya_plugin.py", "maya_module/install_img2maya.py"]:
-    py_compile.compile(f, doraise=True)
+for f in glob.glob("scripts/img2maya/**/*.py", recursive=True) + ["plug-ins/img2maya_plugin.py",
+                                                                  "maya_module/install_img2maya.py"]:
+    py_compile.compile(f, doraise=True)  # the vendored Qt.py included
+import contextlib, io
 import img2maya
+if not (importlib.util.find_spec("PySide2") or importlib.util.find_spec("PySide6")):
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert img2maya.show() is None  # the shelf button without PySide: one line, no traceback
+    assert out.getvalue().startswith("img2maya: the panel needs PySide6") and out.getvalue().count("\n") == 1
 from maya import _fake
 from maya.api import OpenMaya as om
 _fake.reset()

@@ -1,4 +1,5 @@
-"""The img2maya panel (scripts/img2maya/panel.py) under pytest-qt, offscreen, through Qt.py: widgets,
+"""The img2maya panel (scripts/img2maya/panel.py) under pytest-qt, offscreen, through the Qt.py that
+img2maya ships (scripts/img2maya/vendor, never a pip-installed one): widgets,
 drag and drop, settings, the server through the real QProcess (fake pipeline, scripted fake servers,
 and end to end with the real networks on the fake maya.cmds)."""
 
@@ -14,14 +15,13 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest  # noqa: E402
 
-pytest.importorskip("Qt", reason="Qt.py is not installed")
 pytest.importorskip("pytestqt", reason="pytest-qt is not installed")
 
 from fakemaya import fixture as _fakemaya  # noqa: E402
 from img2maya import panel as panel_mod  # noqa: E402
 from img2maya import protocol  # noqa: E402
+from img2maya.qt import QtCore, QtGui, QtWidgets  # noqa: E402
 from img2maya.settings import JsonStore, Settings  # noqa: E402
-from Qt import QtCore, QtGui, QtWidgets  # noqa: E402
 from test_server_support import FAKE, ROOT, TESTS, make_photo, network_runs, server_env  # noqa: E402
 
 fake_maya = _fakemaya.fake_maya  # the pytest fixture
@@ -386,11 +386,23 @@ def test_show_docks_through_the_maya_mixin_with_restore(qtbot, monkeypatch: pyte
     assert shown == [{"dockable": True, "uiScript": panel_mod.UI_SCRIPT, "checksPlugins": True, "retain": False}]
     assert fake_maya.ui == {panel_mod.WORKSPACE_CONTROL: "workspaceControl"}  # the stale one was replaced
     assert panel_mod.show() is dock and len(shown) == 1  # raised through the control, not recreated
-    restored = panel_mod.restore()  # Maya's uiScript after a restart
+    exec(panel_mod.UI_SCRIPT, {})  # Maya's uiScript after a restart (through img2maya.api.restore)
+    restored = panel_mod.instance()
     qtbot.addWidget(restored)
     assert isinstance(restored, FakeMixin) and panel_mod.instance() is restored
     panel_mod.close()
     assert fake_maya.ui == {}
+
+
+def test_qt_is_the_vendored_qt_py() -> None:
+    """The panel's Qt is the Qt.py shipped in scripts/img2maya/vendor, whatever else is installed."""
+    import PySide6.QtWidgets
+    from img2maya import qt
+
+    assert qt.Qt.__name__ == "img2maya.vendor.Qt"
+    assert Path(qt.Qt.__file__).resolve() == ROOT / "scripts" / "img2maya" / "vendor" / "Qt.py"
+    assert qt.BINDING == "PySide6" and qt.QtWidgets.QWidget is PySide6.QtWidgets.QWidget
+    assert panel_mod.QtWidgets is qt.QtWidgets
 
 
 def test_split_and_join_python() -> None:

@@ -22,8 +22,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "tests" / "fakemaya")]
 
 from img2maya import panel as panel_mod  # noqa: E402
+from img2maya.qt import QtCore, QtWidgets  # noqa: E402
 from img2maya.settings import JsonStore, Settings  # noqa: E402
-from Qt import QtCore, QtWidgets  # noqa: E402
 
 
 def main() -> int:

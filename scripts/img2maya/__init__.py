@@ -1,4 +1,5 @@
-"""img2maya inside Maya: builder, panel and scripting API (no numpy; Qt through Qt.py).
+"""img2maya inside Maya: builder, panel and scripting API (no numpy; Qt through the Qt.py shipped in
+img2maya/vendor, see img2maya.qt).
 
 Importing this package imports no Maya module: `build_scene` and `show` load the builder and the panel
 when called, so `import img2maya` also works in plain Python (tests, the installer's path logic).
@@ -10,7 +11,12 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "build_scene", "load_scene", "show"]
+__all__ = ["QtUnavailable", "__version__", "build_scene", "load_scene", "show"]
+
+
+class QtUnavailable(ImportError):
+    """The panel cannot load Qt (no PySide in this Python, a damaged Qt.py); the message is one line
+    saying what is missing and how to fix it. Raised by importing img2maya.qt or img2maya.panel."""
 
 
 def build_scene(*args: Any, **kwargs: Any) -> str:
@@ -28,7 +34,7 @@ def load_scene(*args: Any, **kwargs: Any) -> Any:
 
 
 def show() -> Any:
-    """See img2maya.api.show."""
+    """See img2maya.api.show (what the shelf button runs)."""
     from .api import show as _show
 
     return _show()

@@ -50,13 +50,28 @@ def build_scene(scene_or_path: SceneLike, root_name: str | None = None, replace:
     return builder.build(scene, root_name=root_name, replace=replace, image_path=image_path)
 
 
-def show() -> Any:
-    """Open (or raise) the img2maya panel. The panel is imported lazily: Qt is only loaded when asked."""
+def _panel() -> Any:
+    """img2maya.panel, or None after printing the one line that says why Qt cannot be loaded."""
+    from . import QtUnavailable
+
     try:
-        from . import panel  # type: ignore[attr-defined, unused-ignore]
-    except ImportError as exc:
-        if getattr(exc, "name", None) not in ("img2maya.panel", None):
-            raise  # the panel exists but one of its own imports failed: show the real error
-        raise ImportError("img2maya: the panel (scripts/img2maya/panel.py) is not installed in this "
-                          "checkout; use img2maya.build_scene(path) or the `img2maya` command") from exc
-    return panel.show()
+        from . import panel
+    except QtUnavailable as exc:
+        print(str(exc))  # the Script Editor shows one line; the command and build_scene still work
+        return None
+    return panel
+
+
+def show() -> Any:
+    """Open (or raise) the img2maya panel; returns its dock widget. Qt is only loaded when asked. Where
+    it cannot be (no PySide, a damaged Qt.py) this prints one line saying what is missing and how to
+    fix it, and returns None."""
+    panel = _panel()
+    return panel.show() if panel is not None else None
+
+
+def restore() -> Any:
+    """The panel's workspaceControl uiScript (Maya runs it at start-up to refill a docked panel): the
+    same one-line report as show() when Qt cannot be loaded."""
+    panel = _panel()
+    return panel.restore() if panel is not None else None

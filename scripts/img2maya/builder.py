@@ -13,15 +13,15 @@ Design choices, and why:
   transform as is (translate converted to Maya's current linear unit).
 - Primitives are built one metre big (in the current unit) so `scale` equals the size in metres,
   whatever the scene unit: readable for an artist.
-- Maya commands are slow one by one; calls are batched where Maya accepts several objects
-  (addAttr, group, sets -forceElement, duplicate), so an object costs 3 calls (create, xform, one
-  setAttr of its stats) plus its share of its shader, at most 2 (colour, assignment): <= 5 + a few
-  per build, whatever the colours.
-- Shading networks (lambert -> shading group) are not made one by one (shadingNode, sets,
-  connectAttr: 3 calls each) but by doubling: one network, then `duplicate -upstreamNodes` of all the
-  shading groups made so far (each copy comes with its own copy of its lambert, connected), so N
-  networks take about log2(N) calls. Their names are therefore Maya's renumbered copies of
-  `<root>_mtl` / `<root>_SG`, not the objects' names.
+- Maya commands are slow one by one; calls are batched where a command documents several objects
+  (addAttr, group, sets -forceElement, delete), so an object costs 3 calls (create, xform, one setAttr
+  of its stats) and each distinct colour 5 (its shading network, colour and one assignment of all its
+  members), plus a few per build.
+- Shading networks are the plain documented network that Hypershade makes, one per distinct colour:
+  `shadingNode lambert -asShader`; `sets -renderable -noSurfaceShader -empty` (a shading group, which
+  Maya connects to renderPartition, as documented under -renderable); `connectAttr outColor ->
+  surfaceShader`; then `sets -forceElement` with every member of that colour at once. Nothing relies
+  on undocumented behaviour (an earlier version copied networks with `duplicate -upstreamNodes`).
 - Label and stats: the label is an enum attribute whose one field is the label (added with one
   batched addAttr per distinct label: a new attribute holds its default, field 0), the rest one
   compact JSON string per object (one setAttr).
@@ -272,51 +272,22 @@ class _Build:
     def make_shaders(self, base: str) -> list[str]:
         """A Lambert + shading group per distinct colour, its members assigned; returns the Lamberts.
 
-        One network is made by hand; the others are copies of the shading groups made so far
-        (`duplicate -upstreamNodes` copies each one's Lambert with it, connected), doubling the count
-        each call, while they are still empty (members would be upstream nodes and be duplicated)."""
-        colours = list(self.shaders)
-        if not colours:
-            return []
-        shader = cmds.shadingNode("lambert", asShader=True, name=base + "_mtl")
-        self.created.append(shader)
-        sg = first(cmds.sets(renderable=True, noSurfaceShader=True, empty=True, name=base + "_SG"))
-        self.created.append(sg)
-        cmds.connectAttr(shader + ".outColor", sg + ".surfaceShader")
-        groups = [sg]
-        while len(groups) < len(colours):
-            new = [str(n) for n in cmds.duplicate(*groups[:len(colours) - len(groups)], upstreamNodes=True)]
-            self.created.extend(new)  # shading groups and their Lamberts, for discard()
-            copies = [str(n) for n in cmds.ls(*new, type="shadingEngine")]
-            if not copies:
-                raise RuntimeError(f"img2maya: duplicating {groups[0]} made no shading group")
-            groups.extend(copies)
-        self.join_render_partition(groups[1:])
-        pairs = cmds.listConnections(*[g + ".surfaceShader" for g in groups], source=True, destination=False,
-                                     connections=True) or []
-        shader_of = {str(pairs[i]).split(".")[0]: str(pairs[i + 1]) for i in range(0, len(pairs), 2)}
-        made = []
-        for i, color in enumerate(colours):
-            lambert = shader_of[groups[i]]
-            set_values(lambert + ".color", color[0], color[1], color[2], type="double3")
-            cmds.sets(*self.shaders[color], forceElement=groups[i])
-            made.append(lambert)
-        cmds.addAttr(*made, longName=owner_attr(self.key), attributeType="bool", defaultValue=1)
+        The documented network, as Hypershade makes it: shadingNode, sets -renderable -noSurfaceShader
+        -empty, connectAttr outColor -> surfaceShader; then one sets -forceElement for all the members
+        of that colour. Names are `<base>_mtl` / `<base>_SG`, which Maya numbers (`_mtl1`, `_SG1`...)."""
+        made: list[str] = []
+        for color, members in self.shaders.items():
+            shader = str(cmds.shadingNode("lambert", asShader=True, name=base + "_mtl"))
+            self.created.append(shader)
+            sg = first(cmds.sets(renderable=True, noSurfaceShader=True, empty=True, name=base + "_SG"))
+            self.created.append(sg)
+            cmds.connectAttr(shader + ".outColor", sg + ".surfaceShader")
+            set_values(shader + ".color", color[0], color[1], color[2], type="double3")
+            cmds.sets(*members, forceElement=sg)
+            made.append(shader)
+        if made:
+            cmds.addAttr(*made, longName=owner_attr(self.key), attributeType="bool", defaultValue=1)
         return made
-
-    @staticmethod
-    def join_render_partition(groups: list[str]) -> None:
-        """Copied shading groups must be in renderPartition (what `sets -renderable` does for a new
-        one) to render and be light-linked. Whether `duplicate -upstreamNodes` wires that downstream
-        connection is not documented, so ask, and add the ones that are not: two calls per build."""
-        if not groups:
-            return
-        linked = cmds.listConnections(*[g + ".partition" for g in groups], source=False, destination=True,
-                                      connections=True) or []
-        inside = {str(linked[i]).split(".")[0] for i in range(0, len(linked), 2)}
-        missing = [g for g in groups if g not in inside]
-        if missing:
-            cmds.partition(*missing, addSet="renderPartition")
 
     def discard(self) -> None:
         """Remove whatever this build created so far (after an error)."""

@@ -11,7 +11,9 @@ Two layers:
   after a Maya restart (checksPlugins: only once img2maya's plug-in is loaded). Without the mixin it
   is a tool window parented to Maya's main window (OpenMayaUI.MQtUtil). One instance only.
 
-Qt only through Qt.py (PySide2 in Maya 2022-2024, PySide6 in 2025+). Python 3.7+.
+Qt only through `img2maya.qt`: the Qt.py shipped in img2maya/vendor over Maya's PySide2 (2022-2024) or
+PySide6 (2025+); without a usable Qt, importing this module raises img2maya.QtUnavailable (one line).
+Python 3.7+.
 """
 
 from __future__ import annotations
@@ -24,25 +26,17 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from Qt import QtCompat as _QtCompat
-from Qt import QtCore as _QtCore
-from Qt import QtGui as _QtGui
-from Qt import QtWidgets as _QtWidgets
-
 from . import protocol
+from .qt import QtCompat, QtCore, QtGui, QtWidgets  # typed Any: written against what PySide2 and 6 share
 from .settings import MAX_RECURSION, Settings
-
-# Qt.py's stubs describe PySide6 only; the panel also runs on Maya 2022-2024's PySide2, so it is written
-# against what both share (full enum names) and typed loosely here.
-QtCompat: Any = _QtCompat
-QtCore: Any = _QtCore
-QtGui: Any = _QtGui
-QtWidgets: Any = _QtWidgets
 
 OBJECT_NAME = "img2mayaPanel"
 WORKSPACE_CONTROL = OBJECT_NAME + "WorkspaceControl"  # the name MayaQWidgetDockableMixin gives it
 TITLE = "img2maya"
-UI_SCRIPT = "import img2maya.panel as _p; _p.restore()"
+# Maya saves this with the workspaceControl and runs it at start-up; through img2maya.api so that a Maya
+# without a usable Qt prints one line instead of a traceback (the older "import img2maya.panel as _p;
+# _p.restore()" saved by earlier versions still works)
+UI_SCRIPT = "import img2maya.api as _a; _a.restore()"
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp", ".exr", ".tga")
 IMAGE_FILTER = "Images (*.jpg *.jpeg *.png *.tif *.tiff *.bmp *.webp *.exr *.tga);;All files (*)"
 THUMB_SIZE = 150
