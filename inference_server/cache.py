@@ -36,7 +36,7 @@ import numpy as np
 
 from .inference.types import DepthMap, Segmentation
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: confidence and depth stored exactly as computed (1 rounded confidence to float16)
 DEFAULT_MAX_BYTES = 2 * 1024**3
 _STALE_TEMP_S = 3600.0
 
@@ -131,8 +131,8 @@ class NetworkCache:
                 if meta.get("format") != CACHE_FORMAT:
                     raise ValueError("old cache format")
                 labels = data["labels"].astype(np.int32)
-                confidence = data["confidence"].astype(np.float32) if "confidence" in data.files else None
-                depth_arr = data["depth"].astype(np.float32, copy=False) if "depth" in data.files else None
+                confidence = _as_read(data["confidence"]) if "confidence" in data.files else None
+                depth_arr = _as_read(data["depth"]) if "depth" in data.files else None
                 extras = dict(meta.get("depth_extras", {}))
                 for name in data.files:
                     if name.startswith("extra__"):
@@ -164,14 +164,14 @@ class NetworkCache:
         else:
             labels_store = labels.astype(np.int32)
         arrays: dict[str, np.ndarray] = {"labels": labels_store}
-        if seg.confidence is not None:
-            arrays["confidence"] = np.asarray(seg.confidence).astype(np.float16)
+        if seg.confidence is not None:  # exactly as computed: a regenerate must equal a fresh build
+            arrays["confidence"] = _exact_float(seg.confidence)
         info: dict[str, Any] = {
             "format": CACHE_FORMAT, "names": list(seg.names), "seg_model": seg.model,
             "created": time.time(), "user": meta or {},
         }
         if depth is not None:
-            arrays["depth"] = np.asarray(depth.depth, dtype=np.float32)
+            arrays["depth"] = _exact_float(depth.depth)
             info["depth_kind"] = depth.kind
             info["depth_model"] = depth.model
             info["depth_extras"] = {}
@@ -191,11 +191,15 @@ class NetworkCache:
         except BaseException:
             _unlink(Path(tmp))
             raise
-        # Keep what a reader would get (float16 confidence) so memory and disk hits agree.
-        conf = arrays["confidence"].astype(np.float32) if "confidence" in arrays else None
+        # Keep what a reader would get (the same dtypes) so memory and disk hits agree.
+        conf = _as_read(arrays["confidence"]) if "confidence" in arrays else None
         mem_seg = Segmentation(labels=labels.astype(np.int32, copy=False), names=list(seg.names),
                                model=seg.model, confidence=conf)
-        self._remember(key, CacheEntry(seg=mem_seg, depth=depth, meta=dict(meta or {})))
+        mem_depth = depth
+        if depth is not None:
+            mem_depth = DepthMap(depth=_as_read(arrays["depth"]), kind=depth.kind,
+                                 model=depth.model, extras=depth.extras)
+        self._remember(key, CacheEntry(seg=mem_seg, depth=mem_depth, meta=dict(meta or {})))
         self.evict()
         return path
 
@@ -290,6 +294,23 @@ class NetworkCache:
             total -= size
             removed.append(path)
         return removed
+
+
+def _exact_float(a: Any) -> np.ndarray:
+    """A float array to store without loss: float16/float32 as they are, float64 kept float64 when float32
+    would change it (what the analysis reads back is then what the network gave)."""
+    arr = np.asarray(a)
+    if arr.dtype in (np.float16, np.float32):
+        return arr
+    if arr.dtype == np.float64:
+        narrow = arr.astype(np.float32)
+        return narrow if np.array_equal(narrow, arr, equal_nan=True) else arr
+    return arr.astype(np.float32)
+
+
+def _as_read(a: np.ndarray) -> np.ndarray:
+    """A stored float array as the analysis gets it: float32 or float64 as stored, float16 widened."""
+    return a.astype(np.float32) if a.dtype == np.float16 else np.asarray(a)
 
 
 def _replace(tmp: str, path: Path) -> None:

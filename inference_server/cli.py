@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from . import __version__, interrupts
 from .errors import UserError
 
 PROG = "img2maya"
@@ -230,8 +230,10 @@ class _Progress:
 def _options(args: argparse.Namespace) -> Any:
     from .analysis.engine import SceneOptions
 
-    if args.shapes is not None and not Path(args.shapes).is_file():
-        raise UserError(f"shapes table not found: {args.shapes}")
+    if args.shapes is not None:
+        from .shapes_input import check_shapes_table
+
+        check_shapes_table(args.shapes)
     return SceneOptions(recursion=args.recursion, min_area_px=args.min_area, color_stat=args.color_stat,
                         depth_kind=args.depth_kind or "metric", camera_height_m=args.camera_height, shapes_table=args.shapes)
 
@@ -258,6 +260,33 @@ def _depth_args(args: argparse.Namespace) -> tuple[str | None, str | None]:
         flag = "--depth-kind" if args.depth_kind is not None else "--depth-scale"
         raise UserError(f"{flag} describes your --depth FILE, and none was given (a network's depth has its own kind)")
     return depth_file, depth_model
+
+
+def _check_camera_args(args: argparse.Namespace) -> None:
+    """Physical ranges of the camera flags (inference_server/limits.py), before any work; the focal
+    length is checked against each photo's width when it is loaded."""
+    from .limits import check_camera_height, check_focal_px, check_fov_deg
+
+    if args.focal_px is not None:
+        check_focal_px(args.focal_px, None, "--focal-px")
+    if args.fov_deg is not None:
+        check_fov_deg(args.fov_deg, "--fov-deg")
+    check_camera_height(args.camera_height, "--camera-height")
+
+
+def _check_outputs_spare_inputs(outputs: Sequence[Path], images: Sequence[str], args: argparse.Namespace,
+                                depth_file: str | None) -> None:
+    """No output may replace an input (same resolved path or inode), and stale temporary files of a
+    killed earlier run are removed from the output folders."""
+    from .scene import remove_stale_temps
+    from .userpaths import check_outputs_spare_inputs
+
+    names = args.label_names if args.label_names is not None and os.path.lexists(args.label_names) else None
+    inputs = [*(("photo", img) for img in images), ("labels", args.labels), ("label names", names),
+              ("depth", depth_file), ("shapes table", args.shapes)]
+    check_outputs_spare_inputs(outputs, inputs)
+    for folder in dict.fromkeys(out.parent for out in outputs):
+        remove_stale_temps(folder)
 
 
 def _check_depth_model_id(value: str) -> None:
@@ -305,13 +334,16 @@ def cmd_scene(args: argparse.Namespace) -> int:
     images = list(args.images)
     if len(images) > 1 and (args.labels or args.label_names or (args.depth and os.path.exists(args.depth))):
         raise UserError("--labels/--label-names/--depth FILE belong to one photo: give one IMAGE with them")
+    _check_camera_args(args)
     outputs = _plan_outputs(images, args.output, args.format)
     depth_file, depth_model = _depth_args(args)
     options = _options(args)
+    _check_outputs_spare_inputs(outputs, images, args, depth_file)
     progress = _Progress(enabled=not args.quiet and sys.stderr.isatty())
     failed = bugs = 0
-    for image, out in zip(images, outputs, strict=True):
+    for k, (image, out) in enumerate(zip(images, outputs, strict=True)):
         t0 = time.perf_counter()
+        interrupts.hold_after_commit()  # from the rename into place until the `wrote` line: not cut
         try:
             scene = _one_photo(image, out, args, options, depth_file, depth_model, progress)
         except (UserError, OSError, MemoryError) as exc:
@@ -330,6 +362,8 @@ def cmd_scene(args: argparse.Namespace) -> int:
                 print(f"{PROG}: warning: {image}: {w}", file=sys.stderr)
             print(f"{PROG}: wrote {out} ({_count(scene['objects'])} objects, {time.perf_counter() - t0:.1f} s)",
                   file=sys.stderr)
+        sys.stderr.flush()
+        interrupts.release(final=k == len(images) - 1)  # after the last output the run is complete
     if failed and len(images) > 1:
         _error(f"{failed} of {len(images)} photos failed")
     return 1 if bugs else 2 if failed else 0
@@ -369,6 +403,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if func is None:
         parser.print_help(sys.stderr)
         return 2
+    # Ctrl-C / SIGTERM: temp files removed, exit 130 / 143, no traceback. Only for the commands whose every
+    # temporary file is registered (scene.atomic_path); `models download` cleans up in `finally` blocks and
+    # `serve` stops its jobs on KeyboardInterrupt: they keep Python's own handling.
+    restore = interrupts.install() if args.command in ("scene", "analyze") else (lambda: None)
     try:
         return int(func(args) or 0)
     except (UserError, OSError, MemoryError) as exc:
@@ -380,6 +418,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - a bug: one line, the traceback on request
         _internal(exc)
         return 1
+    finally:
+        restore()
 
 
 if __name__ == "__main__":

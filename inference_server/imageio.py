@@ -98,16 +98,10 @@ def _max_pixels(explicit: int | None) -> int:
 
 
 def _check_file(path: str | os.PathLike[str], what: str) -> Path:
-    p = Path(path)
-    if not p.exists():
-        raise UserError(f"{what} not found: {p}")
-    if p.is_dir():
-        raise UserError(f"{what} is a folder, not a file: {p}")
-    if not p.is_file():  # a device or a pipe would block or never end
-        raise UserError(f"{what} is not a regular file: {p}")
-    if not os.access(p, os.R_OK):
-        raise UserError(f"cannot read {what} {p}: permission denied")
-    return p
+    """A readable regular file, else a UserError saying why (a symlink loop, a broken link, ...)."""
+    from .userpaths import check_input_file
+
+    return check_input_file(path, what)
 
 
 def _open_image(p: Path, what: str, max_pixels: int) -> Any:
@@ -128,7 +122,7 @@ def _open_image(p: Path, what: str, max_pixels: int) -> Any:
     if Image.MAX_IMAGE_PIXELS is not None and 2 * Image.MAX_IMAGE_PIXELS < max_pixels:
         Image.MAX_IMAGE_PIXELS = max_pixels // 2 + 1
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        warnings.simplefilter("ignore")  # bomb warnings (our limit rules) and broken-tag chatter: not for users
         try:
             with Image.open(p) as im:
                 w, h = im.size
@@ -152,7 +146,7 @@ def _decode(im: Any, p: Path, what: str) -> None:
     from PIL import Image
 
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        warnings.simplefilter("ignore")  # bomb warnings (our limit rules) and broken-tag chatter: not for users
         try:
             im.load()
         except Image.DecompressionBombError as exc:

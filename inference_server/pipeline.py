@@ -9,7 +9,6 @@ depth never imports torch, tensorflow or LiteRT.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable
 from dataclasses import replace
@@ -19,6 +18,7 @@ import numpy as np
 
 from .errors import UserError
 from .imageio import Photo, load_depth, load_labels, load_names, load_photo
+from .limits import check_focal_px, check_fov_deg, clip_metric_depth, rescale_unitless_depth
 
 if TYPE_CHECKING:
     from .analysis.engine import SceneEngine, SceneOptions
@@ -78,10 +78,10 @@ def intrinsics(photo: Photo, *, focal_px: float | None = None, fov_deg: float | 
     """The camera at ANALYSIS resolution: user focal (full-resolution pixels) or FOV > EXIF > default."""
     from .analysis.camera import Intrinsics, intrinsics_for
 
-    if focal_px is not None and not (math.isfinite(focal_px) and focal_px > 0):
-        raise UserError(f"focal length in pixels must be positive, got {focal_px}")
-    if fov_deg is not None and not (math.isfinite(fov_deg) and 1.0 <= fov_deg <= 179.0):
-        raise UserError(f"field of view must be within 1..179 degrees, got {fov_deg}")
+    if focal_px is not None:  # physical ranges: inference_server/limits.py
+        focal_px = check_focal_px(focal_px, photo.full_width)
+    if fov_deg is not None:
+        fov_deg = check_fov_deg(fov_deg)
     full = intrinsics_for(photo.full_width, photo.full_height, focal_px=focal_px, fov_deg=fov_deg,
                           exif_focal_mm=photo.exif_focal_mm, exif_focal_35mm=photo.exif_focal_35mm,
                           exif_sensor_width_mm=photo.exif_sensor_width_mm)
@@ -190,6 +190,7 @@ def run(photo_path: str | os.PathLike[str], *, labels_path: str | os.PathLike[st
         raise UserError("--label-names needs --labels (the label image it names)")
     photo = load_photo(photo_path, max_analysis_pixels if max_analysis_pixels is not None
                        else DEFAULT_MAX_ANALYSIS_PIXELS)
+    intrinsics(photo, focal_px=focal_px, fov_deg=fov_deg)  # a bad camera is refused before any network runs
     if progress:
         progress("photo", 0.02)
     inputs: dict[str, Any] = {}
@@ -203,6 +204,10 @@ def run(photo_path: str | os.PathLike[str], *, labels_path: str | os.PathLike[st
     if depth_path is not None:
         d = load_depth(depth_path, photo.shape, photo.full_shape,
                        png_scale=depth_scale if depth_scale is not None else DEFAULT_DEPTH_PNG_SCALE)
+        if depth_kind == "metric":  # metres outside limits.DEPTH_MIN_M..DEPTH_MAX_M: no depth (or refused)
+            d = clip_metric_depth(d, f"depth {depth_path}")
+        else:  # no unit: a scale far from 1 only risks float32 overflow
+            d = rescale_unitless_depth(d)
         depth = DepthMap(depth=d, kind=depth_kind, model="user")
         inputs.update(depth=str(depth_path))
         if depth_scale is not None:

@@ -9,18 +9,24 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from . import SCHEMA_ID
+from . import SCHEMA_ID, interrupts
 
 SCHEMA_PATH = Path(__file__).with_name("schema") / "scene-1.schema.json"
 
 Scene = dict[str, Any]
+# Temporary files of atomic_path: `.<stem>.<8 hex>.part<suffix>`, and USD's own beside them
+# (`.<stem>.<8 hex>.part.<6 chars>`: it writes our temp name through a temp of its own).
+TEMP_RE = re.compile(r"^\..+\.[0-9a-f]{8}\.part(\.[A-Za-z0-9_]+)?$")
+STALE_TEMP_S = 3600.0  # a temporary file this old belongs to a run that died (no run takes an hour)
 
 
 class SceneError(ValueError):
@@ -39,7 +45,10 @@ def validate(scene: Scene) -> None:
     import jsonschema
 
     validator = jsonschema.Draft202012Validator(schema())
-    errors = sorted(validator.iter_errors(scene), key=lambda e: list(e.absolute_path))
+    try:
+        errors = sorted(validator.iter_errors(scene), key=lambda e: list(e.absolute_path))
+    except RecursionError:
+        raise SceneError("invalid scene: nested too deeply") from None
     if errors:
         err = errors[0]
         where = "/".join(str(p) for p in err.absolute_path) or "<root>"
@@ -78,15 +87,42 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[str]:
             break
         except FileExistsError:
             continue
+    interrupts.register_temp(tmp)
     try:
         yield str(tmp)
-        os.replace(tmp, target)
+        with interrupts.held():  # never interrupted between the rename and forgetting the temp name
+            os.replace(tmp, target)
+            interrupts.forget_temp(tmp)
+            interrupts.committed()
     except BaseException:
         try:
             os.unlink(tmp)
         except OSError:
             pass
         raise
+    finally:
+        interrupts.forget_temp(tmp)
+
+
+def remove_stale_temps(folder: str | os.PathLike[str], older_than_s: float = STALE_TEMP_S) -> list[str]:
+    """Remove atomic_path's temporary files (and USD's beside them) left in `folder` by a run that was
+    killed (SIGKILL, power loss) more than `older_than_s` ago; returns their names. Best effort."""
+    removed: list[str] = []
+    now = time.time()
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        if not TEMP_RE.match(entry.name):
+            continue
+        try:
+            if entry.is_file(follow_symlinks=False) and now - entry.stat(follow_symlinks=False).st_mtime > older_than_s:
+                os.unlink(entry.path)
+                removed.append(entry.name)
+        except OSError:
+            continue
+    return removed
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
@@ -102,12 +138,14 @@ def save(scene: Scene, path: str | os.PathLike[str]) -> None:
 
 
 def load(path: str | os.PathLike[str]) -> Scene:
-    """Read and validate a scene JSON file."""
+    """Read (bounded in size and nesting: limits.SCENE_MAX_*) and validate a scene JSON file."""
+    from .limits import SCENE_MAX_BYTES, SCENE_MAX_DEPTH
+    from .safejson import JsonInputError, load_file
+
     try:
-        with open(path, encoding="utf-8") as fh:
-            scene = json.load(fh)
-    except (OSError, json.JSONDecodeError) as exc:
-        raise SceneError(f"cannot read scene {path}: {exc}") from None
+        scene = load_file(path, "scene", max_bytes=SCENE_MAX_BYTES, max_depth=SCENE_MAX_DEPTH)
+    except JsonInputError as exc:
+        raise SceneError(str(exc)) from None
     if not isinstance(scene, dict) or scene.get("schema") != SCHEMA_ID:
         raise SceneError(f"{path} is not an {SCHEMA_ID} scene")
     validate(scene)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import math
 import os
 import queue
 import sys
@@ -26,13 +27,14 @@ import threading
 import time
 import traceback
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
 
 from . import SCHEMA_ID, __version__
 from .errors import UserError
+from .limits import REQUEST_MAX_BYTES, REQUEST_MAX_DEPTH
 
 PROTOCOL_VERSION = 1
 JOB_TYPES = ("analyze", "regenerate")
@@ -116,6 +118,10 @@ class RealPipeline:
         if unknown:
             raise RequestError("bad_request", f"unknown option(s): {', '.join(unknown)}; "
                                               f"known: {', '.join(sorted(known))}")
+        if options.get("shapes_table") is not None:  # checked now: a bad table is one line, never internal
+            from .shapes_input import check_shapes_table
+
+            check_shapes_table(options["shapes_table"])
         try:
             return SceneOptions(**{**options, "recursion": recursion})
         except (TypeError, ValueError) as exc:
@@ -405,7 +411,11 @@ class Server:
         """Read requests until `shutdown` or end of input; returns the exit code (0)."""
         self._start_worker()
         try:
-            for raw in stdin:
+            for raw in _bounded_lines(stdin, REQUEST_MAX_BYTES):
+                if raw is None:
+                    self.error(None, "bad_request", f"request line over the {REQUEST_MAX_BYTES} byte limit "
+                                                    f"(skipped up to its end)")
+                    continue
                 if not self.handle_line(raw):
                     break
                 if self._stopping.is_set():
@@ -455,9 +465,9 @@ class Server:
         if not text:
             return True
         try:
-            req = json.loads(text)
-        except json.JSONDecodeError as exc:
-            self.error(None, "bad_json", f"malformed JSON: {exc.msg} at column {exc.colno}")
+            req = _parse_request(text)
+        except RequestError as exc:
+            self.error(None, exc.code, str(exc))
             return True
         if not isinstance(req, dict):
             self.error(None, "bad_request", "a request must be a JSON object")
@@ -471,7 +481,11 @@ class Server:
         if kind == "hello":
             self.send(self.hello(req_id))
         elif kind == "cancel":
-            self.cancel(req_id, req.get("target"))
+            target = req.get("target")
+            if target is not None and (not isinstance(target, str | int) or isinstance(target, bool)):
+                self.error(req_id, "bad_request", "'target' must be a request id (a string or integer)")
+                return True
+            self.cancel(req_id, target)
         elif kind == "shutdown":
             self.stop()
             self.send({"type": "bye", "id": req_id})
@@ -610,10 +624,13 @@ class Server:
 
     def _load_photo(self, path: str) -> Any:
         """Load (or reuse) a photo; the key includes size and mtime so an edited file is re-read."""
+        from .userpaths import check_input_file
+
+        check_input_file(path, "photo")  # one line for a missing file, a symlink loop, a folder, ...
         try:
             st = os.stat(path)
-        except OSError:
-            raise UserError(f"cannot read photo {path}: file not found") from None
+        except OSError as exc:
+            raise UserError(f"cannot read photo {path}: {exc.strerror}") from None
         key = (os.path.realpath(path), st.st_size, st.st_mtime_ns)
         photo = self._photos.get(key)
         if photo is None:
@@ -641,6 +658,7 @@ class Server:
         progress("load", 0.0)
         photo = self._load_photo(str(req["photo"]))
         timings["load"] = time.perf_counter() - t0
+        _check_focal(photo, req)
         self._check(job)
         seg_model, depth_model = self._models(req)
         focal_px, fov_deg = _num(req, "focal_px"), _num(req, "fov_deg")
@@ -683,6 +701,7 @@ class Server:
         ctx = self._find_context(req)
         photo = self._load_photo(ctx["photo"])
         timings["load"] = time.perf_counter() - t0
+        _check_focal(photo, req)
         if photo.sha256 != ctx["sha256"]:
             raise RequestError("not_cached", f"photo {ctx['photo']} changed since it was analysed: "
                                              "run analyze again")
@@ -741,6 +760,7 @@ class Server:
         # A regenerate writes where the analyze it refers to wrote, unless told otherwise.
         out_dir = Path(req.get("out_dir") or ctx.get("out_dir") or self.cache.out_dir_for(ctx["sha256"][:16]))
         out_dir = out_dir.expanduser()
+        _check_out_dir(out_dir, photo, options)
         ctx = {**ctx, "out_dir": str(out_dir)}
         # The image files depend on the network output only: encode them on a second thread while the
         # analysis runs (PNG encoding and numpy release the GIL), and wait for them before answering,
@@ -757,10 +777,13 @@ class Server:
                 images.join(raise_error=False)  # the next job must not race this one's files
                 raise
             t = time.perf_counter()
-            images.join()
-            progress("write", 0.0)
-            scene_text = encode_scene(scene)  # once: the same text goes into scene.json and on the wire
-            files = write_outputs(out_dir, photo, seg, depth, scene_text, ctx["key"])  # images are fresh
+            try:
+                images.join()
+                progress("write", 0.0)
+                scene_text = encode_scene(scene)  # once: the same text goes into scene.json and on the wire
+                files = write_outputs(out_dir, photo, seg, depth, scene_text, ctx["key"])  # images are fresh
+            except OSError as exc:  # out_dir unusable after all (a full disk, /proc, a read-only mount)
+                raise UserError(f"cannot write into out_dir {out_dir}: {exc.strerror or _one_line(exc)}") from None
             if out_dir.parent == self.cache.out_root:
                 self.cache.touch_out_dir(out_dir)
         timings["write"] = time.perf_counter() - t
@@ -857,6 +880,19 @@ class _Background:
         if self._error is not None and raise_error:
             error, self._error = self._error, None
             raise error
+
+
+def _check_out_dir(out_dir: Path, photo: Any, options: Any) -> None:
+    """The job's output folder: usable (UserError otherwise), none of its files an input of the job (the
+    photo, the shapes table), and cleared of temporary files a killed server left there long ago."""
+    from .scene import remove_stale_temps
+    from .userpaths import check_folder, check_outputs_spare_inputs
+
+    check_folder(out_dir, "out_dir")
+    files = [out_dir / name for name in (*_FILE_NAMES.values(), ".key")]
+    check_outputs_spare_inputs(files, [("photo", getattr(photo, "path", None)),
+                                       ("shapes table", getattr(options, "shapes_table", None))])
+    remove_stale_temps(out_dir)
 
 
 def _output_files(out_dir: Path, seg: Any, depth: Any) -> dict[str, str | None]:
@@ -988,11 +1024,94 @@ def _write_images(out_dir: Path, names: dict[str, str], photo: Any, seg: Any, de
         png(names["depth_preview"], view)
 
 
+def _bounded_lines(stream: Any, limit: int) -> Iterator[bytes | None]:
+    """The lines of `stream`, each read with at most `limit` bytes (+ its newline) in memory; None stands
+    for a longer line, which is read past in pieces and skipped (never held whole)."""
+    readline = getattr(stream, "readline", None)
+    if readline is None:  # a plain iterable of lines (tests)
+        for line in stream:
+            yield None if len(line.rstrip(b"\r\n")) > limit else line
+        return
+    while True:
+        line = readline(limit + 1)
+        if not line:
+            return
+        if len(line) > limit and not line.endswith(b"\n"):
+            while True:
+                rest = readline(1 << 16)
+                if not rest or rest.endswith(b"\n"):
+                    break
+            yield None
+            continue
+        yield line
+
+
+def _parse_request(text: str) -> Any:
+    """A request line's JSON, bounded (limits.REQUEST_MAX_*); RequestError `bad_json`/`bad_request`."""
+    from .safejson import JsonInputError, decode, nesting_depth
+
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > REQUEST_MAX_BYTES:
+        raise RequestError("bad_request", f"request line of {size} bytes is over the {REQUEST_MAX_BYTES} byte limit")
+    depth = nesting_depth(text)
+    if depth > REQUEST_MAX_DEPTH:
+        raise RequestError("bad_request", f"request nested {depth} levels deep, over the limit of {REQUEST_MAX_DEPTH}")
+    try:
+        return decode(text)
+    except JsonInputError as exc:
+        raise RequestError("bad_json", f"malformed JSON: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise RequestError("bad_json", f"malformed JSON: {exc.msg} at column {exc.colno}") from None
+    except (ValueError, RecursionError) as exc:  # a 5,000-digit integer
+        raise RequestError("bad_json", f"unusable JSON: {_one_line(exc)[:200]}") from None
+
+
+_OPTION_TYPES: dict[str, tuple[type, ...]] = {
+    "min_area_px": (int,), "color_stat": (str,), "depth_kind": (str,), "camera_height_m": (int, float),
+    "shapes_table": (str,), "max_pixels": (int,), "recursion": (int,),
+}
+
+
+def _check_path_field(req: dict[str, Any], name: str) -> None:
+    value = req.get(name)
+    if value is None:
+        return
+    if not isinstance(value, str) or not value:
+        raise RequestError("bad_request", f"'{name}' must be a non-empty string (a path)")
+    if "\x00" in value or len(value) > 4096:
+        raise RequestError("bad_request", f"'{name}' is not a valid path (a NUL character or over 4096 characters)")
+
+
+def _check_options_fields(options: dict[str, Any]) -> None:
+    """Types and physical ranges of the known analysis options (unknown keys: the pipeline's make_options)."""
+    from .limits import check_camera_height
+
+    for name, value in options.items():
+        types = _OPTION_TYPES.get(name)
+        if types is None or value is None and name == "shapes_table":
+            continue
+        if isinstance(value, bool) or not isinstance(value, types):
+            raise RequestError("bad_request", f"option '{name}' must be {' or '.join(t.__name__ for t in types)}, "
+                                              f"got {json.dumps(value)[:60]}")
+    if "camera_height_m" in options:
+        try:
+            check_camera_height(options["camera_height_m"], "option 'camera_height_m'")
+        except UserError as exc:
+            raise RequestError("bad_request", str(exc)) from None
+    for name in ("min_area_px", "max_pixels"):
+        if name in options and options[name] < 0:
+            raise RequestError("bad_request", f"option '{name}' must be >= 0, got {options[name]}")
+    _check_path_field(options, "shapes_table")
+
+
 def _check_job_fields(req: dict[str, Any]) -> None:
-    """Reject malformed job requests before queueing them (cheap type checks only)."""
+    """Reject malformed job requests before queueing them (types, ranges, paths; no file is read)."""
+    from .userpaths import check_folder
+
     kind = req["type"]
     if kind == "analyze" and not isinstance(req.get("photo"), str):
         raise RequestError("bad_request", "analyze needs 'photo' (a file path)")
+    _check_path_field(req, "photo")
     if kind == "regenerate" and not any(isinstance(req.get(k), str | int) and not isinstance(req.get(k), bool)
                                         for k in ("photo", "ref", "photo_sha256")):
         raise RequestError("bad_request", "regenerate needs 'photo', 'ref' (a previous request id) "
@@ -1001,12 +1120,29 @@ def _check_job_fields(req: dict[str, Any]) -> None:
         raise RequestError("bad_request", "'supersede' must be true or false")
     if "options" in req and req["options"] is not None and not isinstance(req["options"], dict):
         raise RequestError("bad_request", "'options' must be an object")
+    if isinstance(req.get("options"), dict):
+        _check_options_fields(req["options"])
     _recursion(req)
     for name in ("focal_px", "fov_deg"):
         _num(req, name)
     for name in ("seg_model", "depth_model", "out_dir"):
         if req.get(name) is not None and not isinstance(req[name], str):
             raise RequestError("bad_request", f"'{name}' must be a string")
+    _check_path_field(req, "out_dir")
+    if req.get("out_dir"):
+        try:
+            check_folder(req["out_dir"], "out_dir")
+        except UserError as exc:
+            raise RequestError("user_error", str(exc)) from None
+
+
+def _check_focal(photo: Any, req: dict[str, Any]) -> None:
+    """A `focal_px` must give a field of view inside limits.FOV_* on this photo (UserError)."""
+    focal = _num(req, "focal_px")
+    if focal is not None:
+        from .limits import check_focal_px
+
+        check_focal_px(focal, getattr(photo, "full_width", None), "'focal_px'")
 
 
 def _recursion(req: dict[str, Any]) -> int:
@@ -1023,7 +1159,20 @@ def _num(req: dict[str, Any], name: str) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
         raise RequestError("bad_request", f"'{name}' must be a positive number")
-    return float(value)
+    try:
+        v = float(value)
+    except OverflowError:
+        raise RequestError("bad_request", f"'{name}' is out of range") from None
+    if name == "fov_deg":
+        from .limits import check_fov_deg
+
+        try:
+            check_fov_deg(v, "'fov_deg'")
+        except UserError as exc:
+            raise RequestError("bad_request", str(exc)) from None
+    elif not math.isfinite(v):
+        raise RequestError("bad_request", f"'{name}' must be a finite number")
+    return v
 
 
 def _devices() -> dict[str, Any]:
@@ -1052,13 +1201,33 @@ def _load_factory(spec: str) -> Pipeline:
     return getattr(module, attr)()
 
 
+def _megabytes(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number of MB: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0 (0 keeps nothing on disk), got {text}")
+    return value
+
+
+def _check_server_paths(args: argparse.Namespace) -> None:
+    """--cache-dir (made and written once here) and --models-dir, checked at start: UserError."""
+    from .cache import default_cache_dir
+    from .userpaths import check_folder, make_folder
+
+    make_folder(args.cache_dir if args.cache_dir is not None else default_cache_dir(), "the cache folder")
+    if args.models_dir is not None and os.path.lexists(args.models_dir):
+        check_folder(args.models_dir, "--models-dir")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The server's options (shared by `python -m inference_server` and `img2maya serve`)."""
     parser.add_argument("--models-dir", default=None, help="folder of the model weights "
                         "(default: $IMG2MAYA_MODELS, else ~/.img2maya/models)")
     parser.add_argument("--cache-dir", default=None, help="network-output cache "
                         "(default: $IMG2MAYA_CACHE, else ~/.cache/img2maya)")
-    parser.add_argument("--cache-size-mb", type=int, default=None,
+    parser.add_argument("--cache-size-mb", type=_megabytes, default=None,
                         help="cache size cap in MB, least recently used evicted first (default 2048)")
     parser.add_argument("--no-warm-up", dest="warm_up", action="store_false",
                         help="do not load and warm the default networks in the background at start")
@@ -1069,6 +1238,11 @@ def run(args: argparse.Namespace) -> int:
     """Start serving on this process's stdin/stdout."""
     from .cache import DEFAULT_MAX_BYTES, NetworkCache
 
+    try:
+        _check_server_paths(args)
+    except UserError as exc:
+        print(f"img2maya serve: error: {exc}", file=sys.stderr)
+        return 2
     proto_out = _claim_stdout()
     max_bytes = DEFAULT_MAX_BYTES if args.cache_size_mb is None else max(0, args.cache_size_mb) * 1024**2
     cache = NetworkCache(args.cache_dir, max_bytes=max_bytes)

@@ -70,14 +70,20 @@ def test_labels_with_no_class_at_all(tmp_path):
 
 
 def test_degenerate_shapes_and_depths_give_scenes(tmp_path):
-    """1x1 and one-row photos, one class everywhere, absurd depths (1e-30, beyond float32)."""
+    """1x1 and one-row photos, one class everywhere, a depth beyond float32 (inf: no depth); a metric
+    depth of 1e-30 m everywhere is no photo's and is refused (limits.DEPTH_MIN_M)."""
     (tmp_path / "n.txt").write_text("sky\nroad\ncar\n")
     rng = np.random.default_rng(0)
     cases = [((1, 1), np.array([[2]]), np.array([[5.0]])),
              ((1, 50), np.full((1, 50), 2), np.full((1, 50), 5.0)),
              ((20, 30), np.full((20, 30), 2), np.full((20, 30), 5.0)),
-             ((20, 30), rng.integers(0, 3, (20, 30)), np.full((20, 30), 1e-30)),
              ((20, 30), rng.integers(0, 3, (20, 30)), np.full((20, 30), np.finfo(np.float64).max))]
+    Image.fromarray(np.full((20, 30, 3), 120, np.uint8)).save(tmp_path / "tiny.png")
+    np.save(tmp_path / "tiny_l.npy", rng.integers(0, 3, (20, 30)))
+    np.save(tmp_path / "tiny_d.npy", np.full((20, 30), 1e-30))
+    with pytest.raises(UserError, match=r"tiny_d.npy holds no value within 0.001..100000 m"):
+        pipeline.run(tmp_path / "tiny.png", labels_path=tmp_path / "tiny_l.npy", names_path=tmp_path / "n.txt",
+                     depth_path=tmp_path / "tiny_d.npy")
     for k, ((h, w), lab, dep) in enumerate(cases):
         Image.fromarray(np.full((h, w, 3), 120, np.uint8)).save(tmp_path / f"{k}.png")
         np.save(tmp_path / f"{k}_l.npy", lab)

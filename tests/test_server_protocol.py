@@ -386,7 +386,7 @@ def test_image_files_are_written_beside_the_analysis_and_complete_at_the_result(
     server.handle_line('{"id": 9, "type": "shutdown"}')
     got = replies()
     assert got[1]["type"] == "result" and got[3]["type"] == "result"
-    assert got[2]["type"] == "error" and got[2]["code"] == "internal"
+    assert got[2]["type"] == "error" and got[2]["code"] == "user_error"  # out_dir is a file
     files = got[1]["files"]
     rgb = np.asarray(Image.open(photo).convert("RGB")).astype(np.int64)
     with Image.open(files["preview"]) as im:

@@ -47,3 +47,6 @@ def export(scene: dict[str, Any], path: str | os.PathLike[str]) -> None:
             export_gltf(scene, target)
     except OSError as exc:
         raise UserError(f"cannot write {target}: {exc.strerror or exc}") from None
+    except (OverflowError, ValueError) as exc:  # a valid scene's number beyond the format (int32 in USD)
+        raise UserError(f"cannot write {target}: a value of the scene does not fit the {suffix[1:]} format "
+                        f"({' '.join(str(exc).split())})") from None

@@ -71,10 +71,19 @@ def cmd_download(args: argparse.Namespace) -> int:
     return 0
 
 
+ANALYZE_FILES = ("labels.png", "label_names.txt", "depth.npy", "depth_kind.txt", "confidence.npy", "preview.png")
+
+
 def cmd_analyze(args: argparse.Namespace) -> int:
     """Run the networks on a photo and write labels / names / depth / confidence / preview files."""
     from inference_server.inference.analyze import analyze_photo
+    from inference_server.scene import remove_stale_temps
+    from inference_server.userpaths import check_folder, check_outputs_spare_inputs
 
+    # before any network runs: a usable folder, and no file written there may be the photo itself
+    out = check_folder(args.out_dir, "--out-dir")
+    check_outputs_spare_inputs([out / name for name in ANALYZE_FILES], [("photo", args.photo)])
+    remove_stale_temps(out)
     depth = None if args.depth in ("none", "") else args.depth
     written = analyze_photo(args.photo, args.out_dir, seg_model=args.seg, depth_model=depth,
                             models_dir=args.models_dir)
