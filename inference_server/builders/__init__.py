@@ -16,35 +16,47 @@ from ..errors import UserError
 from ..scene import atomic_write_bytes as write_bytes
 
 SUFFIXES = (".json", ".usda", ".usdc", ".usdz", ".glb", ".gltf")
+LOOKS = ("color", "projection")
 
 
-def export(scene: dict[str, Any], path: str | os.PathLike[str]) -> None:
+def export(scene: dict[str, Any], path: str | os.PathLike[str], look: str = "color",
+           photo: str | os.PathLike[str] | None = None) -> None:
     """Validate `scene` and write it to `path` in the format its suffix names.
 
-    Raises UserError (one line) for an unknown suffix, an invalid scene or an unwritable path.
+    look: "color" (each object its mean colour) or "projection" (the photo projected through the camera,
+    docs/EXPORTS.md); `photo` is the photo to project (default: the scene's source.image), re-read now.
+    Raises UserError (one line) for an unknown suffix or look, an invalid scene, an unwritable path or,
+    with the projection look, a photo that cannot be re-read (nothing is written then).
     """
     from .. import scene as scene_mod
+    from .projection import check_look, photo_of
 
     target = Path(path)
     suffix = target.suffix.lower()
     if suffix not in SUFFIXES:
         raise UserError(f"unknown output format {target.suffix or '(no suffix)'!r} for {target}: "
                         f"use one of {', '.join(SUFFIXES)}")
+    look = check_look(look)
     try:
         scene_mod.validate(scene)
     except scene_mod.SceneError as exc:
         raise UserError(str(exc)) from None
     try:
         if suffix == ".json":
+            if look == "projection":  # the Maya builder projects the photo itself: it must still be there
+                if not os.path.isfile(photo_of(scene, photo)):
+                    raise UserError(f"the projection look needs the photo, and {photo_of(scene, photo)} is not "
+                                    "there any more (moved or deleted since the analysis?)")
+                scene = {**scene, "look": {"mode": "projection"}}
             write_bytes(target, scene_mod.to_json(scene).encode("utf-8"))
         elif suffix in (".usda", ".usdc", ".usdz"):
             from .usd import export_usd
 
-            export_usd(scene, target)
+            export_usd(scene, target, look=look, photo=photo)
         else:
             from .gltf import export_gltf
 
-            export_gltf(scene, target)
+            export_gltf(scene, target, look=look, photo=photo)
     except OSError as exc:
         raise UserError(f"cannot write {target}: {exc.strerror or exc}") from None
     except (OverflowError, ValueError) as exc:  # a valid scene's number beyond the format (int32 in USD)

@@ -16,8 +16,11 @@ and the camera's projection are written into the glTF tree after trimesh builds 
 
 from __future__ import annotations
 
+import base64
+import json
 import math
 import os
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -25,31 +28,44 @@ import numpy as np
 
 from ..scene import atomic_write_bytes as write_bytes
 from .primitives import primitives_of, rigid_matrix, unique_name, unit_mesh
+from .projection import Projector, Texture, check_look, load_texture, projected_mesh, with_look
 
 ROOT = "img2maya"
+PHOTO_MATERIAL = "photo_projection"
 DEFAULT_CLIP = (0.1, 10000.0)
 _OBJECT_EXTRAS = ("label", "label_id", "role", "shape", "translate", "rotate", "size", "color_srgb",
                   "color_linear", "pixels", "bbox_px", "depth_m", "confidence", "thickness_source")
 
 
-def export_gltf(scene: dict[str, Any], path: str | os.PathLike[str]) -> None:
-    """Write `scene` as .glb or .gltf (single file, base64 buffer) at `path`, atomically."""
+def export_gltf(scene: dict[str, Any], path: str | os.PathLike[str], look: str = "color",
+                photo: str | os.PathLike[str] | None = None) -> None:
+    """Write `scene` as .glb or .gltf (single file, base64 buffer) at `path`, atomically.
+
+    look="projection": the photo (`photo`, else source.image, re-read now) is embedded and projected
+    through the camera (TEXCOORD_0 on every mesh)."""
     path = Path(path)
-    data = build_gltf(scene, binary=path.suffix.lower() == ".glb")
+    texture = load_texture(scene, photo) if check_look(look) == "projection" else None
+    data = build_gltf(scene, binary=path.suffix.lower() == ".glb", texture=texture)
     write_bytes(path, data)
 
 
-def build_gltf(scene: dict[str, Any], binary: bool = True) -> bytes:
-    """The glTF file's bytes (GLB when `binary`, else JSON with an embedded buffer)."""
+def build_gltf(scene: dict[str, Any], binary: bool = True, texture: Texture | None = None) -> bytes:
+    """The glTF file's bytes (GLB when `binary`, else JSON with an embedded buffer).
+
+    With a `texture` (the projected look) each primitive is split for the projection (projection.py),
+    its faces that see the photo carry TEXCOORD_0 and the material `photo_projection` (the photo,
+    embedded); faces outside the photo go to a child node `<node>_outside_photo` in the mean colour."""
     import trimesh
 
+    scene = with_look(scene, texture)
+    proj = Projector.of(scene["camera"]) if texture is not None else None
     tscene = trimesh.Scene(base_frame="world")
     tscene.metadata.update(_scene_extras(scene))
     tscene.graph.update(frame_to=ROOT, frame_from="world", matrix=np.eye(4), metadata=_scene_extras(scene))
     taken = {obj_name for obj_name in _all_names(scene["objects"])} | {ROOT, "world"}
     colours: dict[str, list[float]] = {}
     for obj in scene["objects"]:
-        _add_object(tscene, obj, ROOT, np.eye(4), taken, colours)
+        _add_object(tscene, obj, ROOT, np.eye(4), taken, colours, proj)
     camera_node = unique_name(_camera_name(scene["camera"]), taken)
     cam = scene["camera"]
     tscene.graph.update(frame_to=camera_node, frame_from=ROOT, matrix=rigid_matrix(cam["translate"], cam["rotate"]),
@@ -62,19 +78,72 @@ def build_gltf(scene: dict[str, Any], binary: bool = True) -> bytes:
             if exact is not None:
                 material.setdefault("pbrMetallicRoughness", {})["baseColorFactor"] = [*exact, 1.0]
 
+    if texture is not None:  # the image goes into the GLB's binary chunk as it is (trimesh would re-encode)
+        glb = embed_texture(trimesh.exchange.gltf.export_glb(tscene, tree_postprocessor=fix_tree), texture)
+        return glb if binary else glb_to_gltf(glb)
     if binary:
         return trimesh.exchange.gltf.export_glb(tscene, tree_postprocessor=fix_tree)
     files = trimesh.exchange.gltf.export_gltf(tscene, tree_postprocessor=fix_tree, embed_buffers=True)
     return files["model.gltf"]
 
 
+def _glb_chunks(glb: bytes) -> tuple[dict[str, Any], bytes]:
+    magic, _version, length = struct.unpack_from("<4sII", glb, 0)
+    if magic != b"glTF" or length != len(glb):
+        raise ValueError("not a GLB file")
+    n, kind = struct.unpack_from("<I4s", glb, 12)
+    tree = json.loads(glb[20:20 + n])
+    binary = b""
+    offset = 20 + n
+    if offset < len(glb):
+        m, kind = struct.unpack_from("<I4s", glb, offset)
+        binary = glb[offset + 8:offset + 8 + m]
+    return tree, binary
+
+
+def _glb(tree: dict[str, Any], binary: bytes) -> bytes:
+    text = json.dumps(tree, separators=(",", ":")).encode("utf-8")
+    text += b" " * (-len(text) % 4)
+    binary += b"\0" * (-len(binary) % 4)
+    body = struct.pack("<I4s", len(text), b"JSON") + text + struct.pack("<I4s", len(binary), b"BIN\0") + binary
+    return struct.pack("<4sII", b"glTF", 2, 12 + len(body)) + body
+
+
+def embed_texture(glb: bytes, texture: Texture) -> bytes:
+    """The GLB with the photo's bytes appended to its buffer as an image, a clamped linear sampler and a
+    texture, used as baseColorTexture by the material `photo_projection`."""
+    tree, binary = _glb_chunks(glb)
+    binary += b"\0" * (-len(binary) % 4)
+    views = tree.setdefault("bufferViews", [])
+    views.append({"buffer": 0, "byteOffset": len(binary), "byteLength": len(texture.data)})
+    binary += texture.data
+    binary += b"\0" * (-len(binary) % 4)
+    tree["buffers"] = [{"byteLength": len(binary)}]
+    tree["images"] = [{"bufferView": len(views) - 1, "mimeType": texture.mime, "name": "photo"}]
+    tree["samplers"] = [{"magFilter": 9729, "minFilter": 9987, "wrapS": 33071, "wrapT": 33071}]
+    tree["textures"] = [{"sampler": 0, "source": 0, "name": "photo"}]
+    for material in tree.get("materials", []):
+        if material.get("name") == PHOTO_MATERIAL:
+            material.setdefault("pbrMetallicRoughness", {})["baseColorTexture"] = {"index": 0, "texCoord": 0}
+    return _glb(tree, binary)
+
+
+def glb_to_gltf(glb: bytes) -> bytes:
+    """The same glTF as one JSON file, its buffer a base64 data URI."""
+    tree, binary = _glb_chunks(glb)
+    tree["buffers"] = [{"byteLength": len(binary),
+                        "uri": "data:application/octet-stream;base64," + base64.b64encode(binary).decode("ascii")}]
+    return json.dumps(tree, separators=(",", ":")).encode("utf-8")
+
+
 def _add_object(tscene: Any, obj: dict[str, Any], parent: str, parent_world: np.ndarray,
-                taken: set[str], colours: dict[str, list[float]]) -> None:
+                taken: set[str], colours: dict[str, list[float]], proj: Projector | None = None) -> None:
     """The object's mesh node under `parent`, its parts and children under it (relative matrices)."""
     world = rigid_matrix(obj["translate"], obj["rotate"])
     extras = {"img2maya": {k: obj[k] for k in _OBJECT_EXTRAS if k in obj}}
     node = obj["name"]
-    _add_mesh(tscene, node, parent, np.linalg.inv(parent_world) @ world, obj, obj["color_linear"], extras, colours)
+    _add_mesh(tscene, node, parent, np.linalg.inv(parent_world) @ world, obj, obj["color_linear"], extras, colours,
+              proj, taken)
     parts = list(primitives_of(obj))[1:]
     for name, part, _srgb, linear in parts:
         part_node = unique_name(str(name), taken)
@@ -82,23 +151,48 @@ def _add_object(tscene: Any, obj: dict[str, Any], parent: str, parent_world: np.
         part_extras = {"img2maya": {"part_of": node, "part": str(name), "shape": part["shape"],
                                     "translate": part["translate"], "rotate": part["rotate"],
                                     "size": part["size"], "color_linear": list(linear)}}
-        _add_mesh(tscene, part_node, node, np.linalg.inv(world) @ part_world, part, linear, part_extras, colours)
+        _add_mesh(tscene, part_node, node, np.linalg.inv(world) @ part_world, part, linear, part_extras, colours,
+                  proj, taken)
     for child in obj.get("children", []):
-        _add_object(tscene, child, node, world, taken, colours)
+        _add_object(tscene, child, node, world, taken, colours, proj)
 
 
 def _add_mesh(tscene: Any, node: str, parent: str, matrix: np.ndarray, prim: dict[str, Any],
-              linear: list[float], extras: dict[str, Any], colours: dict[str, list[float]]) -> None:
+              linear: list[float], extras: dict[str, Any], colours: dict[str, list[float]],
+              proj: Projector | None = None, taken: set[str] | None = None) -> None:
     import trimesh
 
-    mesh = unit_mesh(prim["shape"], prim["size"])
     exact = [float(c) for c in linear]
     name = _material_name(exact, colours)
     material = trimesh.visual.material.PBRMaterial(
         name=name, baseColorFactor=[*exact, 1.0], metallicFactor=0.0, roughnessFactor=0.8, doubleSided=True)
-    mesh.visual = trimesh.visual.TextureVisuals(material=material)
-    tscene.add_geometry(mesh, node_name=node, geom_name=f"{node}_mesh", parent_node_name=parent,
-                        transform=matrix, metadata=extras)
+    if proj is None:
+        mesh = unit_mesh(prim["shape"], prim["size"])
+        mesh.visual = trimesh.visual.TextureVisuals(material=material)
+        tscene.add_geometry(mesh, node_name=node, geom_name=f"{node}_mesh", parent_node_name=parent,
+                            transform=matrix, metadata=extras)
+        return
+    # the projected look: faces in the node's own frame (rigid: matrix relative to the parent, world known)
+    pm = projected_mesh(prim, proj)
+    world = rigid_matrix(prim["translate"], prim["rotate"])
+    to_local = np.linalg.inv(world)
+
+    def soup(faces: np.ndarray, uv: np.ndarray | None, mat: Any) -> Any:
+        points = faces.reshape(-1, 3) @ to_local[:3, :3].T + to_local[:3, 3]
+        mesh = trimesh.Trimesh(points, np.arange(len(points)).reshape(-1, 3), process=False)
+        mesh.visual = trimesh.visual.TextureVisuals(uv=uv, material=mat)
+        return mesh
+
+    photo = trimesh.visual.material.PBRMaterial(name=PHOTO_MATERIAL, baseColorFactor=[1.0, 1.0, 1.0, 1.0],
+                                                metallicFactor=0.0, roughnessFactor=0.8, doubleSided=True)
+    inside = pm.inside
+    tscene.add_geometry(soup(pm.faces[inside], pm.st[inside].reshape(-1, 2), photo), node_name=node,
+                        geom_name=f"{node}_mesh", parent_node_name=parent, transform=matrix, metadata=extras)
+    if (~inside).any():
+        out_node = unique_name(f"{node}_outside_photo", taken if taken is not None else set())
+        tscene.add_geometry(soup(pm.faces[~inside], None, material), node_name=out_node,
+                            geom_name=f"{out_node}_mesh", parent_node_name=node, transform=np.eye(4),
+                            metadata={"img2maya": {"outside_photo_of": node}})
 
 
 def _material_name(linear: list[float], colours: dict[str, list[float]]) -> str:
@@ -133,7 +227,7 @@ def _scene_extras(scene: dict[str, Any]) -> dict[str, Any]:
     source = scene["source"]
     info = {"schema": scene["schema"], "units": scene["units"], "up_axis": scene["up_axis"],
             "source_image": source["image"], "source_sha256": source["sha256"]}
-    for key in ("generator", "warnings"):
+    for key in ("generator", "warnings", "look"):
         if key in scene:
             info[key] = scene[key]
     return {"img2maya": info}

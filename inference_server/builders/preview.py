@@ -23,6 +23,7 @@ from ..analysis.camera import Intrinsics, euler_xyz_to_matrix
 from ..scene import atomic_write_bytes as write_bytes
 from ..scene import iter_objects
 from .primitives import box_corners, capsule_proportions, primitives_of
+from .projection import Projector, Texture, check_look, load_texture
 
 DEFAULT_WIDTH = 800
 BACKGROUND = np.array([0.18, 0.18, 0.18])
@@ -55,6 +56,18 @@ def preview_intrinsics(scene: dict[str, Any], width: int | None = None) -> Intri
     return full.scaled(s, width=out_w, height=max(1, round(full.height * s)))
 
 
+def _camera_rays(intr: Intrinsics, rot_c: np.ndarray) -> np.ndarray:
+    """(h, w, 3) world directions through the pixel centres, scaled so that t is the z-depth."""
+    h, w = intr.height, intr.width
+    u = (np.arange(w) + 0.5 - intr.cx) / intr.focal_px
+    v = -(np.arange(h) + 0.5 - intr.cy) / intr.focal_px
+    dirs_cam = np.empty((h, w, 3))
+    dirs_cam[..., 0] = u[None, :]
+    dirs_cam[..., 1] = v[:, None]
+    dirs_cam[..., 2] = -1.0
+    return dirs_cam @ rot_c.T
+
+
 def raycast(scene: dict[str, Any], width: int | None = None) -> RayHits:
     """Cast one ray per output pixel through the scene camera; nearest primitive wins."""
     intr = preview_intrinsics(scene, width)
@@ -63,13 +76,7 @@ def raycast(scene: dict[str, Any], width: int | None = None) -> RayHits:
     origin = np.asarray(cam["translate"], dtype=np.float64)
     near = float(cam.get("near_clip_m", 0.0))
     h, w = intr.height, intr.width
-    u = (np.arange(w) + 0.5 - intr.cx) / intr.focal_px
-    v = -(np.arange(h) + 0.5 - intr.cy) / intr.focal_px
-    dirs_cam = np.empty((h, w, 3))
-    dirs_cam[..., 0] = u[None, :]
-    dirs_cam[..., 1] = v[:, None]
-    dirs_cam[..., 2] = -1.0
-    dirs = dirs_cam @ rot_c.T  # world directions, t = z-depth
+    dirs = _camera_rays(intr, rot_c)  # world directions, t = z-depth
 
     hits = RayHits(np.full((h, w), -1, np.int32), np.full((h, w), np.inf), np.zeros((h, w, 3)),
                    np.zeros((h, w, 3)), np.zeros((h, w), bool))
@@ -103,13 +110,189 @@ def object_id_buffer(scene: dict[str, Any], width: int | None = None) -> np.ndar
     return raycast(scene, width).object_id
 
 
-def render_preview(scene: dict[str, Any], width: int | None = None) -> np.ndarray:
-    """(h, w, 3) uint8 render: colour_srgb times a Lambert term (sky unshaded), grey background."""
+def render_preview(scene: dict[str, Any], width: int | None = None, look: str = "color",
+                   photo: str | os.PathLike[str] | None = None, projector: dict[str, Any] | None = None,
+                   texture: Texture | None = None) -> np.ndarray:
+    """(h, w, 3) uint8 render: colour_srgb times a Lambert term (sky unshaded), grey background.
+
+    look="projection": each surface point shows the photo pixel it projects to through `projector` (a
+    scene camera; default the scene's own, so a render through another camera shows what the photo puts
+    where), unshaded; points the photo does not see (behind the projector, beyond the frame) show their
+    object's mean colour. The photo is `texture`, else re-read from `photo` / source.image."""
     hits = raycast(scene, width)
+    if check_look(look) == "projection":
+        return _projected(scene, hits, width, photo, projector, texture)
     shade = AMBIENT + (1.0 - AMBIENT) * np.clip(hits.normal @ LIGHT, 0.0, 1.0)
     shade = np.where(hits.flat, 1.0, shade)
     rgb = np.where((hits.object_id >= 0)[..., None], hits.color * shade[..., None], BACKGROUND)
     return np.clip(np.rint(rgb * 255.0), 0, 255).astype(np.uint8)
+
+
+def _projected(scene: dict[str, Any], hits: RayHits, width: int | None, photo: Any,
+               projector: dict[str, Any] | None, texture: Texture | None) -> np.ndarray:
+    intr = preview_intrinsics(scene, width)
+    cam = scene["camera"]
+    proj = Projector.of(projector if projector is not None else cam)
+    tex = texture if texture is not None else load_texture(scene, photo)
+    hit = hits.object_id >= 0
+    dirs = _camera_rays(intr, euler_xyz_to_matrix(*cam["rotate"]))[hit]
+    points = np.asarray(cam["translate"], dtype=np.float64) + np.where(np.isfinite(hits.depth[hit]),
+                                                                      hits.depth[hit], 0.0)[:, None] * dirs
+    px, d = proj.pixels(points)
+    rgb = np.broadcast_to(BACKGROUND, hits.color.shape).copy()
+    colour = hits.color[hit]
+    with np.errstate(invalid="ignore"):
+        seen = (d > 0) & (px[:, 0] >= 0) & (px[:, 0] <= proj.width) & (px[:, 1] >= 0) & (px[:, 1] <= proj.height)
+    image = mip_level(tex.rgb, intr.width * tex.width / proj.width)
+    sx, sy = image.shape[1] / proj.width, image.shape[0] / proj.height
+    colour[seen] = sample_bilinear(image, px[seen, 0] * sx - 0.5, px[seen, 1] * sy - 0.5)
+    rgb[hit] = colour
+    return np.clip(np.rint(rgb * 255.0), 0, 255).astype(np.uint8)
+
+
+def mip_level(rgb: np.ndarray, texels_wide: float) -> np.ndarray:
+    """The texture box-filtered to about `texels_wide` texels across when that is smaller (one mip level
+    chosen for the whole render: one texel per output pixel on a surface facing the camera)."""
+    from PIL import Image
+
+    h, w = rgb.shape[:2]
+    target = int(round(texels_wide))
+    if target >= w or target < 1:
+        return rgb
+    size = (target, max(1, round(h * target / w)))
+    return np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BOX))
+
+
+def sample_bilinear(rgb: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """(n, 3) float 0..1 colours of a uint8 image at continuous texel coordinates (texel centres at
+    integers), clamped at the border."""
+    h, w = rgb.shape[:2]
+    x = np.clip(x, 0.0, w - 1.0)
+    y = np.clip(y, 0.0, h - 1.0)
+    x0 = np.minimum(np.floor(x).astype(np.int64), w - 1)
+    y0 = np.minimum(np.floor(y).astype(np.int64), h - 1)
+    x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
+    fx, fy = (x - x0)[:, None], (y - y0)[:, None]
+    img = rgb.astype(np.float32) / 255.0
+    top = img[y0, x0] * (1 - fx) + img[y0, x1] * fx
+    bottom = img[y1, x0] * (1 - fx) + img[y1, x1] * fx
+    return top * (1 - fy) + bottom * fy
+
+
+@dataclass
+class MeshLook:
+    """A triangle mesh to render (what builders.readback reads from an exported file)."""
+
+    faces: np.ndarray  # (n, 3, 3) world
+    uv: np.ndarray | None  # (n, 3, 2) texture coordinates, origin bottom left; None = flat colour
+    texture: np.ndarray | None  # (h, w, 3) uint8
+    color_srgb: np.ndarray  # (3,) used where there is no texture
+
+
+def render_meshes(meshes: list[MeshLook], camera: Projector, width: int | None = None,
+                  near: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Cast one ray per output pixel centre through `camera` (intrinsics scaled to `width`, default
+    min(camera width, 800)) against triangle meshes; nearest hit wins; textured faces show their texture
+    (bilinear, one mip level for the render, see mip_level), others their colour, unshaded.
+
+    Returns ((h, w, 3) float 0..1 sRGB, (h, w) bool hit). Each triangle is tested only on the pixels of
+    its screen rectangle (after clipping it to the near plane), all in numpy, chunked."""
+    out_w = int(width) if width is not None else min(camera.width, DEFAULT_WIDTH)
+    s = out_w / camera.width
+    h, w = max(1, round(camera.height * s)), out_w
+    f, cx, cy = camera.focal_px * s, camera.cx * s, camera.cy * s
+    depth = np.full(h * w, np.inf)
+    which = np.full(h * w, -1, np.int64)
+    bary = np.zeros((h * w, 2))
+    faces = np.concatenate([m.faces for m in meshes]) if meshes else np.zeros((0, 3, 3))
+    owner = np.concatenate([np.full(len(m.faces), i) for i, m in enumerate(meshes)]) if meshes else np.zeros(0, int)
+    cam_v = (faces - camera.origin) @ camera.rotation  # camera space, looking down -z
+    with np.errstate(all="ignore"):  # far-off and degenerate faces: clipped to the image just below
+        return _raster(meshes, cam_v, owner, near, h, w, f, cx, cy, depth, which, bary)
+
+
+def _raster(meshes: list[MeshLook], cam_v: np.ndarray, owner: np.ndarray, near: float, h: int, w: int,
+            f: float, cx: float, cy: float, depth: np.ndarray, which: np.ndarray,
+            bary: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    zmin = max(near, 1e-6)
+    d = -cam_v[..., 2]
+    # screen rectangle of the part in front of the near plane: vertices in front + edge crossings
+    pts, ok = [], []
+    for i, j in ((0, 1), (1, 2), (2, 0)):
+        pts.append(cam_v[:, i])
+        ok.append(d[:, i] > zmin)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            a = (d[:, i] - zmin) / (d[:, i] - d[:, j])
+        cross = (d[:, i] > zmin) != (d[:, j] > zmin)
+        pts.append(cam_v[:, i] + np.nan_to_num(a)[:, None] * (cam_v[:, j] - cam_v[:, i]))
+        ok.append(cross)
+    p = np.stack(pts, 1)
+    valid = np.stack(ok, 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        depth_p = np.maximum(-p[..., 2], zmin)
+        u = cx + f * p[..., 0] / depth_p
+        v = cy - f * p[..., 1] / depth_p
+    big = 1e9
+    c0 = np.clip(np.floor(np.where(valid, u, big).min(1) - 0.5), 0, w).astype(np.int64)
+    c1 = np.clip(np.ceil(np.where(valid, u, -big).max(1) + 0.5), 0, w).astype(np.int64)
+    r0 = np.clip(np.floor(np.where(valid, v, big).min(1) - 0.5), 0, h).astype(np.int64)
+    r1 = np.clip(np.ceil(np.where(valid, v, -big).max(1) + 0.5), 0, h).astype(np.int64)
+    area = np.where(valid.any(1), np.maximum(c1 - c0, 0) * np.maximum(r1 - r0, 0), 0)
+    tri_ids = np.flatnonzero(area > 0)
+    bounds = np.cumsum(area[tri_ids])
+    start = 0
+    while start < len(tri_ids):
+        base = bounds[start - 1] if start else 0
+        stop = int(np.searchsorted(bounds, base + _CHUNK * 4, side="right"))
+        stop = max(stop, start + 1)
+        ids = tri_ids[start:stop]
+        counts = area[ids]
+        tri = np.repeat(ids, counts)
+        offs = np.arange(len(tri)) - np.repeat(np.cumsum(counts) - counts, counts)
+        cw = (c1 - c0)[tri]
+        col, row = c0[tri] + offs % cw, r0[tri] + offs // cw
+        ray = np.stack([(col + 0.5 - cx) / f, -(row + 0.5 - cy) / f, -np.ones(len(tri))], axis=1)
+        v0, v1, v2 = cam_v[tri, 0], cam_v[tri, 1], cam_v[tri, 2]
+        e1, e2 = v1 - v0, v2 - v0
+        pv = np.cross(ray, e2)
+        det = np.einsum("ij,ij->i", e1, pv)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            inv = 1.0 / det
+            sv = -v0
+            b1 = np.einsum("ij,ij->i", sv, pv) * inv
+            qv = np.cross(sv, e1)
+            b2 = np.einsum("ij,ij->i", ray, qv) * inv
+            t = np.einsum("ij,ij->i", e2, qv) * inv
+            good = (np.abs(det) > 1e-15) & (b1 >= 0) & (b2 >= 0) & (b1 + b2 <= 1) & (t > zmin)
+        pix = (row * w + col)[good]
+        t, tri, b1, b2 = t[good], tri[good], b1[good], b2[good]
+        order = np.lexsort((t, pix))
+        pix, t, tri, b1, b2 = pix[order], t[order], tri[order], b1[order], b2[order]
+        first = np.ones(len(pix), bool)
+        first[1:] = pix[1:] != pix[:-1]
+        pix, t, tri, b1, b2 = pix[first], t[first], tri[first], b1[first], b2[first]
+        closer = t < depth[pix]
+        pix = pix[closer]
+        depth[pix], which[pix] = t[closer], tri[closer]
+        bary[pix] = np.stack([b1[closer], b2[closer]], 1)
+        start = stop
+    rgb = np.broadcast_to(BACKGROUND, (h * w, 3)).copy()
+    hit = which >= 0
+    mesh_of = np.where(hit, owner[np.maximum(which, 0)] if len(owner) else -1, -1)
+    for i, m in enumerate(meshes):
+        sel = np.flatnonzero(mesh_of == i)
+        if not len(sel):
+            continue
+        if m.uv is None or m.texture is None:
+            rgb[sel] = m.color_srgb
+            continue
+        local = which[sel] - int(np.flatnonzero(owner == i)[0])
+        b = bary[sel]
+        uv = (m.uv[local, 0] * (1 - b[:, :1] - b[:, 1:]) + m.uv[local, 1] * b[:, :1] + m.uv[local, 2] * b[:, 1:])
+        image = mip_level(m.texture, w)
+        th, tw = image.shape[:2]
+        rgb[sel] = sample_bilinear(image, uv[:, 0] * tw - 0.5, (1.0 - uv[:, 1]) * th - 0.5)
+    return rgb.reshape(h, w, 3), hit.reshape(h, w)
 
 
 def save_preview_png(scene: dict[str, Any], path: str | os.PathLike[str], photo_path: str | None = None,

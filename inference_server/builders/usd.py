@@ -22,9 +22,20 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..errors import UserError
 from ..scene import atomic_path
 from .primitives import capsule_proportions, primitives_of, unique_name
+from .projection import (
+    Projector,
+    Texture,
+    check_look,
+    load_texture,
+    projected_mesh,
+    texture_file_name,
+    with_look,
+)
 
 ROOT = "/img2maya"
 CAMERA_NAME = "camera"
@@ -34,38 +45,66 @@ MM_PER_LENS_UNIT = 100.0
 DEFAULT_CLIP = (0.1, 10000.0)
 
 
-def export_usd(scene: dict[str, Any], path: str | os.PathLike[str]) -> None:
-    """Write `scene` as .usda, .usdc or .usdz at `path`, atomically (temp file + os.replace)."""
+def export_usd(scene: dict[str, Any], path: str | os.PathLike[str], look: str = "color",
+               photo: str | os.PathLike[str] | None = None) -> None:
+    """Write `scene` as .usda, .usdc or .usdz at `path`, atomically (temp file + os.replace).
+
+    look="projection": the photo (`photo`, else the scene's source.image, re-read now) is projected
+    through the camera; it is written beside a .usda/.usdc as `<stem>.photo.jpg` (atomically too) and
+    packed inside a .usdz. A photo that cannot be re-read is a UserError before anything is written.
+    """
     path = Path(path)
     suffix = path.suffix.lower()
-    stage = build_stage(scene)
-    if suffix in (".usda", ".usdc"):
-        _export_layer(stage, path)
-    elif suffix == ".usdz":
-        _export_usdz(stage, path)
-    else:
+    if suffix not in (".usda", ".usdc", ".usdz"):
         raise UserError(f"not a USD file name: {path}")
+    texture = None
+    if check_look(look) == "projection":
+        texture = load_texture(scene, photo)
+    asset = texture_file_name(path, texture) if texture is not None else None
+    stage = build_stage(scene, texture=texture, texture_asset=asset)
+    if suffix == ".usdz":
+        _export_usdz(stage, path, texture, asset)
+    else:
+        _export_layer(stage, path, texture, asset)
 
 
-def _export_layer(stage: Any, path: Path) -> None:
-    with atomic_path(path) as tmp:
+def _export_layer(stage: Any, path: Path, texture: Texture | None = None, asset: str | None = None) -> None:
+    if texture is None or asset is None:
+        with atomic_path(path) as tmp:
+            if not stage.GetRootLayer().Export(tmp):
+                raise UserError(f"cannot write {path}")
+        return
+    # the texture is moved into place just before the layer that names it; a failure removes both
+    with atomic_path(path) as tmp, atomic_path(path.with_name(asset)) as tex_tmp:
+        with open(tex_tmp, "wb") as fh:
+            fh.write(texture.data)
         if not stage.GetRootLayer().Export(tmp):
             raise UserError(f"cannot write {path}")
 
 
-def _export_usdz(stage: Any, path: Path) -> None:
-    """A usdz is a zip of a layer: write a .usdc in a private temp folder, then package it."""
+def _export_usdz(stage: Any, path: Path, texture: Texture | None = None, asset: str | None = None) -> None:
+    """A usdz is a zip of a layer (and its texture): write them in a private temp folder, then package."""
     from pxr import UsdUtils
 
     with atomic_path(path) as tmp, tempfile.TemporaryDirectory(prefix="img2maya-usdz-") as work:
         layer = os.path.join(work, f"{path.stem}.usdc")
+        if texture is not None and asset is not None:
+            with open(os.path.join(work, asset), "wb") as fh:
+                fh.write(texture.data)
         if not stage.GetRootLayer().Export(layer) or not UsdUtils.CreateNewUsdzPackage(layer, tmp):
             raise UserError(f"cannot write {path}")
 
 
-def build_stage(scene: dict[str, Any]) -> Any:
-    """An in-memory Usd.Stage holding the scene (metres, Y up, defaultPrim /img2maya)."""
+def build_stage(scene: dict[str, Any], texture: Texture | None = None, texture_asset: str | None = None) -> Any:
+    """An in-memory Usd.Stage holding the scene (metres, Y up, defaultPrim /img2maya).
+
+    With a `texture` (the projected look), every primitive is a Mesh with an `st` primvar from the
+    camera projection, bound to /img2maya/Looks/photo_projection (a UsdUVTexture of `texture_asset`,
+    a path relative to the layer); its faces outside the photo are a GeomSubset with the mean colour.
+    """
     from pxr import Kind, Usd, UsdGeom, Vt
+
+    scene = with_look(scene, texture, texture_asset)
 
     stage = Usd.Stage.CreateInMemory()
     UsdGeom.SetStageMetersPerUnit(stage, UsdGeom.LinearUnits.meters)
@@ -81,14 +120,52 @@ def build_stage(scene: dict[str, Any]) -> Any:
         root.SetCustomDataByKey("img2maya:generator", scene["generator"])
     if scene.get("warnings"):
         root.SetCustomDataByKey("img2maya:warnings", Vt.StringArray([str(w) for w in scene["warnings"]]))
+    root.SetCustomDataByKey("img2maya:look", _plain(scene["look"]))
 
     _define_camera(stage, f"{ROOT}/{CAMERA_NAME}", scene["camera"])
     UsdGeom.Scope.Define(stage, f"{ROOT}/Looks")
     UsdGeom.Xform.Define(stage, f"{ROOT}/objects")
     materials: dict[tuple[float, ...], Any] = {}
+    look = None
+    if texture is not None and texture_asset is not None:
+        look = (_define_projection_material(stage, texture_asset), Projector.of(scene["camera"]))
     for obj in scene["objects"]:
-        _define_object(stage, f"{ROOT}/objects", obj, materials)
+        _define_object(stage, f"{ROOT}/objects", obj, materials, look)
     return stage
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-like value as USD dictionary values (ints and floats as they are, lists of numbers kept)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return value
+
+
+def _define_projection_material(stage: Any, asset: str) -> Any:
+    """UsdPreviewSurface whose diffuseColor is a UsdUVTexture of the photo, read through the `st` primvar."""
+    from pxr import Sdf, UsdShade
+
+    path = f"{ROOT}/Looks/photo_projection"
+    material = UsdShade.Material.Define(stage, path)
+    reader = UsdShade.Shader.Define(stage, f"{path}/stReader")
+    reader.CreateIdAttr("UsdPrimvarReader_float2")
+    reader.CreateInput("varname", Sdf.ValueTypeNames.String).Set("st")
+    reader.CreateOutput("result", Sdf.ValueTypeNames.Float2)
+    tex = UsdShade.Shader.Define(stage, f"{path}/photo")
+    tex.CreateIdAttr("UsdUVTexture")
+    tex.CreateInput("file", Sdf.ValueTypeNames.Asset).Set(Sdf.AssetPath(f"./{asset}"))
+    tex.CreateInput("st", Sdf.ValueTypeNames.Float2).ConnectToSource(reader.ConnectableAPI(), "result")
+    tex.CreateInput("wrapS", Sdf.ValueTypeNames.Token).Set("clamp")
+    tex.CreateInput("wrapT", Sdf.ValueTypeNames.Token).Set("clamp")
+    tex.CreateInput("sourceColorSpace", Sdf.ValueTypeNames.Token).Set("sRGB")
+    tex.CreateOutput("rgb", Sdf.ValueTypeNames.Float3)
+    surface = UsdShade.Shader.Define(stage, f"{path}/PreviewSurface")
+    surface.CreateIdAttr("UsdPreviewSurface")
+    surface.CreateInput("diffuseColor", Sdf.ValueTypeNames.Color3f).ConnectToSource(tex.ConnectableAPI(), "rgb")
+    surface.CreateInput("roughness", Sdf.ValueTypeNames.Float).Set(0.8)
+    surface.CreateInput("metallic", Sdf.ValueTypeNames.Float).Set(0.0)
+    material.CreateSurfaceOutput().ConnectToSource(surface.ConnectableAPI(), "surface")
+    return material
 
 
 def _define_camera(stage: Any, path: str, cam: dict[str, Any]) -> None:
@@ -126,7 +203,8 @@ def _define_camera(stage: Any, path: str, cam: dict[str, Any]) -> None:
     prim.SetCustomDataByKey("img2maya:principal_px", Gf.Vec2d(cx, cy))
 
 
-def _define_object(stage: Any, parent: str, obj: dict[str, Any], materials: dict[tuple[float, ...], Any]) -> None:
+def _define_object(stage: Any, parent: str, obj: dict[str, Any], materials: dict[tuple[float, ...], Any],
+                   look: tuple[Any, Projector] | None = None) -> None:
     from pxr import UsdGeom
 
     path = f"{parent}/{obj['name']}"
@@ -135,12 +213,15 @@ def _define_object(stage: Any, parent: str, obj: dict[str, Any], materials: dict
     taken = {child["name"] for child in obj.get("children", [])}
     for index, (name, prim, _srgb, linear) in enumerate(primitives_of(obj)):
         gprim_name = unique_name("geo" if index == 0 else _identifier(name), taken)
-        gprim = _define_gprim(stage, f"{path}/{gprim_name}", prim)
-        _bind_colour(stage, gprim, linear, materials)
+        if look is None:
+            gprim = _define_gprim(stage, f"{path}/{gprim_name}", prim)
+            _bind_colour(stage, gprim, linear, materials)
+        else:
+            gprim = _define_projected_mesh(stage, f"{path}/{gprim_name}", prim, linear, materials, *look)
         if index > 0:
             gprim.GetPrim().SetCustomDataByKey("img2maya:part", str(name))
     for child in obj.get("children", []):
-        _define_object(stage, path, child, materials)
+        _define_object(stage, path, child, materials, look)
 
 
 def _write_metadata(prim: Any, obj: dict[str, Any]) -> None:
@@ -213,7 +294,48 @@ def _define_gprim(stage: Any, path: str, prim: dict[str, Any]) -> Any:
     return gprim
 
 
-def _bind_colour(stage: Any, gprim: Any, linear: Sequence[float], materials: dict[tuple[float, ...], Any]) -> None:
+def _define_projected_mesh(stage: Any, path: str, prim: dict[str, Any], linear: Sequence[float],
+                           materials: dict[tuple[float, ...], Any], photo_material: Any, proj: Projector) -> Any:
+    """The primitive as a Mesh (faces split for the projection) placed by translate + rotateXYZ (the size
+    is in the points), `st` per face-vertex, bound to the photo; its faces outside the photo form the
+    GeomSubset `outside_photo`, bound to the mean-colour material."""
+    from pxr import Gf, Sdf, UsdGeom, UsdShade, Vt
+
+    from ..analysis.camera import euler_xyz_to_matrix
+
+    pm = projected_mesh(prim, proj)
+    rot = euler_xyz_to_matrix(*prim["rotate"])
+    translate = np.asarray(prim["translate"], dtype=np.float64)
+    local = ((pm.faces.reshape(-1, 3) - translate) @ rot).astype(np.float32)
+    n = len(pm.faces)
+    mesh = UsdGeom.Mesh.Define(stage, path)
+    mesh.CreateSubdivisionSchemeAttr(UsdGeom.Tokens.none)
+    mesh.CreatePointsAttr(Vt.Vec3fArray.FromNumpy(local))
+    mesh.CreateFaceVertexCountsAttr(Vt.IntArray.FromNumpy(np.full(n, 3, dtype=np.int32)))
+    mesh.CreateFaceVertexIndicesAttr(Vt.IntArray.FromNumpy(np.arange(3 * n, dtype=np.int32)))
+    lo, hi = local.min(axis=0), local.max(axis=0)
+    mesh.CreateExtentAttr(Vt.Vec3fArray([Gf.Vec3f(*map(float, lo)), Gf.Vec3f(*map(float, hi))]))
+    if prim["shape"] == "plane":
+        mesh.CreateDoubleSidedAttr(True)
+    st = UsdGeom.PrimvarsAPI(mesh).CreatePrimvar("st", Sdf.ValueTypeNames.TexCoord2fArray,
+                                                  UsdGeom.Tokens.faceVarying)
+    st.Set(Vt.Vec2fArray.FromNumpy(pm.st.reshape(-1, 2).astype(np.float32)))
+    mesh.AddTranslateOp().Set(Gf.Vec3d(*map(float, translate)))
+    mesh.AddRotateXYZOp(UsdGeom.XformOp.PrecisionDouble).Set(Gf.Vec3d(*(float(v) for v in prim["rotate"])))
+    colour_material = _bind_colour(stage, mesh, linear, materials, bind=False)
+    binding = UsdShade.MaterialBindingAPI.Apply(mesh.GetPrim())
+    binding.Bind(photo_material)
+    outside = np.flatnonzero(~pm.inside).astype(np.int32)
+    if len(outside):
+        subset = UsdGeom.Subset.CreateGeomSubset(mesh, "outside_photo", UsdGeom.Tokens.face,
+                                                 Vt.IntArray.FromNumpy(outside), UsdShade.Tokens.materialBind)
+        UsdShade.MaterialBindingAPI.Apply(subset.GetPrim()).Bind(colour_material)
+        binding.SetMaterialBindSubsetsFamilyType(UsdGeom.Tokens.nonOverlapping)
+    return mesh
+
+
+def _bind_colour(stage: Any, gprim: Any, linear: Sequence[float], materials: dict[tuple[float, ...], Any],
+                 bind: bool = True) -> Any:
     """displayColor for viewports, plus a UsdPreviewSurface shared by every prim of this colour."""
     from pxr import Gf, Sdf, UsdShade
 
@@ -235,7 +357,9 @@ def _bind_colour(stage: Any, gprim: Any, linear: Sequence[float], materials: dic
         shader.CreateInput("metallic", Sdf.ValueTypeNames.Float).Set(0.0)
         material.CreateSurfaceOutput().ConnectToSource(shader.ConnectableAPI(), "surface")
         materials[colour] = material
-    UsdShade.MaterialBindingAPI.Apply(gprim.GetPrim()).Bind(material)
+    if bind:
+        UsdShade.MaterialBindingAPI.Apply(gprim.GetPrim()).Bind(material)
+    return material
 
 
 def _identifier(name: str) -> str:

@@ -38,16 +38,17 @@ def load_scene(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def build_scene(scene_or_path: SceneLike, root_name: str | None = None, replace: bool = True,
-                image_path: str | None = None) -> str:
+                image_path: str | None = None, look: str | None = None) -> str:
     """Build a scene (dict or path of a scene@1 JSON file) in Maya in one undo step; returns the root
-    group. With replace=True the previous build of the same photo (and only it) is replaced."""
+    group. With replace=True the previous build of the same photo (and only it) is replaced. look:
+    "color" or "projection" (the photo projected through the camera); default: the scene's own."""
     from . import builder
 
     if isinstance(scene_or_path, Mapping):
         scene: Mapping[str, Any] = scene_or_path
     else:
         scene = load_scene(scene_or_path)
-    return builder.build(scene, root_name=root_name, replace=replace, image_path=image_path)
+    return builder.build(scene, root_name=root_name, replace=replace, image_path=image_path, look=look)
 
 
 def _panel() -> Any:

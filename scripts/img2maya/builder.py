@@ -27,6 +27,13 @@ Design choices, and why:
   compact JSON string per object (one setAttr).
 - Regenerate must never touch the user's nodes: only roots whose img2maya_build tag equals this
   photo's key are deleted, and only the shaders that root created and nothing else uses any more.
+- The projected look (look="projection") adds one texture network per build, the one Hypershade makes
+  for a camera projection: `file` (the photo, -asTexture) with its `place2dTexture`, feeding `image`
+  of a `projection` node (-asUtility) in perspective mode (projType 8) whose `linkedCamera` is the
+  build's camera shape (its `message`), fitted to the film gate; wrap off, so outside the photo the
+  projection has no colour and alpha 0. Each Lambert's colour is a `blendColors` of the projection
+  (color1) and the object's mean colour (color2), weighted by the projection's outAlpha. The nodes
+  carry the build's ownership tag and are listed on the root, so regenerate and delete remove them.
 - The whole build is one undo chunk, closed even on error; on error the partial build is removed.
 """
 
@@ -46,11 +53,15 @@ from .mayautil import first, has_attr, linear_unit, names, set_string, set_value
 
 BUILD_ATTR = "img2maya_build"  # root: the photo key of the build that made it
 SOURCE_ATTR = "img2maya_source"  # root: photo path
-SHADERS_ATTR = "img2maya_shaders"  # root: JSON list of the shaders it created
+SHADERS_ATTR = "img2maya_shaders"  # root: JSON list of the shaders it created (projection: an object)
 LABEL_ATTR = "img2maya_label"  # object: class label (enum, its one field is the label)
 INFO_ATTR = "img2maya_info"  # object: JSON of label, pixels, depth_m, name, role, shape, confidence...
 
 SCHEMA = "img2maya/scene@1"
+LOOKS = ("color", "projection")
+PROJ_TYPE_PERSPECTIVE = 8  # projection.projType
+FIT_FILM_GATE = 1  # projection.fitType: Match Camera Film Gate
+FIT_HORIZONTAL = 1  # projection.fitFill: the camera's film fit is horizontal
 _INFO_KEYS = ("name", "label", "label_id", "pixels", "role", "shape", "depth_m", "confidence", "bbox_px",
               "thickness_source", "color_srgb")
 _MIN_SIZE_M = 0.001  # a zero extent would make a singular transform
@@ -117,17 +128,29 @@ def delete_build(root: str) -> None:
     A shader the user assigned to their own objects is kept. Batched: 9 calls whatever the number of
     shaders."""
     shaders: list[str] = []
+    shared: list[str] = []  # the projected look's texture network (file, place2dTexture, projection)
+    blends: dict[str, str] = {}  # shader -> its blendColors (projected look)
     owner = ""
     if has_attr(root, SHADERS_ATTR):
-        shaders = json.loads(cmds.getAttr(root + "." + SHADERS_ATTR) or "[]")
+        listed = json.loads(cmds.getAttr(root + "." + SHADERS_ATTR) or "[]")
+        if isinstance(listed, dict):  # a projected build
+            shaders, shared, blends = list(listed.get("shaders", [])), list(listed.get("shared", [])), \
+                dict(listed.get("blends", {}))
+        else:
+            shaders = list(listed)
         owner = owner_attr(str(cmds.getAttr(root + "." + BUILD_ATTR)))
     cmds.delete(root)
-    if not shaders:
+    if not shaders and not shared:
         return
     # still ours: exists and carries this photo's ownership tag (not renamed away, not a user node that
     # took the name); ls leaves out the plugs that do not exist
-    ours = [str(n) for n in cmds.ls(*[s + "." + owner for s in shaders], objectsOnly=True) or []]
-    if not ours:
+    candidates = shaders + shared + list(blends.values())
+    found = {str(n) for n in cmds.ls(*[s + "." + owner for s in candidates], objectsOnly=True) or []}
+    ours = [s for s in shaders if s in found]
+    if not ours:  # the user deleted our Lamberts: the texture network feeds nothing of theirs
+        orphans = [n for n in shared + list(blends.values()) if n in found]
+        if orphans:
+            cmds.delete(*orphans)
         return
     pairs = cmds.listConnections(*[s + ".outColor" for s in ours], source=False, destination=True,
                                  type="shadingEngine", connections=True) or []
@@ -145,10 +168,16 @@ def delete_build(root: str) -> None:
                                        destination=False, connections=True) or []
     used = {str(members[i]).split(".")[0] for i in range(0, len(members), 2)}
     doomed: list[str] = []
+    kept = 0
     for shader, sgs in groups.items():
         if any(sg in used for sg in sgs):
-            continue  # still used: the shader and its groups stay
+            kept += 1
+            continue  # still used: the shader and its groups stay (with its blend and the texture network)
         doomed += [shader] + [sg for sg in sgs if sg not in doomed]
+        if blends.get(shader) in found:
+            doomed.append(blends[shader])
+    if not kept:
+        doomed += [n for n in shared if n in found]
     if doomed:
         cmds.delete(*doomed)
 
@@ -162,6 +191,8 @@ class _Build:
         self.created: list[str] = []
         self.objects: list[tuple[str, Mapping[str, Any]]] = []  # (transform, scene object)
         self.shaders: dict[tuple[float, ...], list[str]] = {}  # colour -> members
+        self.camera_shape = ""
+        self.look_nodes: dict[str, Any] = {}  # projected look: {"shared": [...], "blends": {shader: blend}}
 
     # -- primitives
     def primitive(self, shape: str, name: str, translate: Sequence[float], rotate: Sequence[float],
@@ -244,6 +275,7 @@ class _Build:
             verticalFilmAperture=units.mm_to_inches(aperture_v), filmFit="horizontal",
             nearClipPlane=near * f, farClipPlane=far * f))[:2]
         self.created.append(transform)
+        self.camera_shape = shape
         cmds.xform(transform, translation=vec3(translate, f), rotation=vec3(rotate))
         if image_path:
             plane = names(cmds.imagePlane(camera=shape, fileName=image_path))
@@ -269,12 +301,40 @@ class _Build:
             set_string(node + "." + INFO_ATTR, json.dumps({k: o[k] for k in _INFO_KEYS if k in o},
                                                           sort_keys=True, separators=(",", ":")))
 
-    def make_shaders(self, base: str) -> list[str]:
+    def projection_network(self, base: str, image_path: str) -> str:
+        """The build's one texture network for the projected look; returns the projection node.
+
+        file (-asTexture, the photo) + place2dTexture (outUV -> uvCoord, outUvFilterSize -> uvFilterSize),
+        file.outColor -> projection.image; projection (-asUtility) in perspective mode, linkedCamera <-
+        the build's camera shape's message, fitted to the film gate horizontally (the photo fills the
+        gate exactly); wrap off and default colour black: outside the photo outAlpha is 0."""
+        tex = str(cmds.shadingNode("file", asTexture=True, name=base + "_photo"))
+        self.created.append(tex)
+        place = str(cmds.shadingNode("place2dTexture", asUtility=True, name=base + "_photo_place2d"))
+        self.created.append(place)
+        proj = str(cmds.shadingNode("projection", asUtility=True, name=base + "_projection"))
+        self.created.append(proj)
+        set_string(tex + ".fileTextureName", image_path)
+        cmds.connectAttr(place + ".outUV", tex + ".uvCoord")
+        cmds.connectAttr(place + ".outUvFilterSize", tex + ".uvFilterSize")
+        cmds.connectAttr(tex + ".outColor", proj + ".image")
+        cmds.connectAttr(self.camera_shape + ".message", proj + ".linkedCamera")
+        set_values(proj + ".projType", PROJ_TYPE_PERSPECTIVE)
+        set_values(proj + ".fitType", FIT_FILM_GATE)
+        set_values(proj + ".fitFill", FIT_HORIZONTAL)
+        set_values(proj + ".wrap", False)
+        set_values(proj + ".defaultColor", 0.0, 0.0, 0.0, type="double3")
+        self.look_nodes = {"shared": [tex, place, proj], "blends": {}}
+        return proj
+
+    def make_shaders(self, base: str, projection: str | None = None) -> list[str]:
         """A Lambert + shading group per distinct colour, its members assigned; returns the Lamberts.
 
         The documented network, as Hypershade makes it: shadingNode, sets -renderable -noSurfaceShader
         -empty, connectAttr outColor -> surfaceShader; then one sets -forceElement for all the members
-        of that colour. Names are `<base>_mtl` / `<base>_SG`, which Maya numbers (`_mtl1`, `_SG1`...)."""
+        of that colour. Names are `<base>_mtl` / `<base>_SG`, which Maya numbers (`_mtl1`, `_SG1`...).
+        With a `projection` node (the projected look) the colour is a blendColors of the projection and
+        the mean colour, by the projection's alpha."""
         made: list[str] = []
         for color, members in self.shaders.items():
             shader = str(cmds.shadingNode("lambert", asShader=True, name=base + "_mtl"))
@@ -282,11 +342,21 @@ class _Build:
             sg = first(cmds.sets(renderable=True, noSurfaceShader=True, empty=True, name=base + "_SG"))
             self.created.append(sg)
             cmds.connectAttr(shader + ".outColor", sg + ".surfaceShader")
-            set_values(shader + ".color", color[0], color[1], color[2], type="double3")
+            if projection is None:
+                set_values(shader + ".color", color[0], color[1], color[2], type="double3")
+            else:
+                blend = str(cmds.shadingNode("blendColors", asUtility=True, name=base + "_blend"))
+                self.created.append(blend)
+                cmds.connectAttr(projection + ".outColor", blend + ".color1")
+                cmds.connectAttr(projection + ".outAlpha", blend + ".blender")
+                set_values(blend + ".color2", color[0], color[1], color[2], type="double3")
+                cmds.connectAttr(blend + ".output", shader + ".color")
+                self.look_nodes["blends"][shader] = blend
             cmds.sets(*members, forceElement=sg)
             made.append(shader)
-        if made:
-            cmds.addAttr(*made, longName=owner_attr(self.key), attributeType="bool", defaultValue=1)
+        tagged = made + list(self.look_nodes.get("shared", [])) + list(self.look_nodes.get("blends", {}).values())
+        if tagged:
+            cmds.addAttr(*tagged, longName=owner_attr(self.key), attributeType="bool", defaultValue=1)
         return made
 
     def discard(self) -> None:
@@ -296,24 +366,42 @@ class _Build:
             cmds.delete(*leftovers)
 
 
+def scene_look(scene: Mapping[str, Any], look: str | None = None) -> str:
+    """The look to build: `look`, else the scene's own `look.mode` (a scene file exported with one), else
+    "color". BuildError for an unknown one."""
+    if look is None:
+        own = scene.get("look")
+        look = str(own.get("mode") or "color") if isinstance(own, Mapping) else "color"
+    if look not in LOOKS:
+        raise BuildError(f"unknown look {look!r}: use one of {', '.join(LOOKS)}")
+    return look
+
+
 def build(scene: Mapping[str, Any], root_name: str | None = None, replace: bool = True,
-          image_path: str | None = None, unit: str | None = None) -> str:
+          image_path: str | None = None, unit: str | None = None, look: str | None = None) -> str:
     """Build `scene` (a scene@1 dict) in the open Maya scene; returns the root group's name.
 
     root_name: default `img2maya_<photo stem>`. replace: delete this photo's previous build(s) first
     (and only those). image_path: the photo for the camera's image plane (default: the scene's
     source.image when it exists on disk). unit: override Maya's current linear unit (tests).
+    look: "color" (each object its mean colour) or "projection" (the photo projected through the
+    build's camera; needs the photo); default: the scene's `look.mode`, else "color".
     """
     if not isinstance(scene, Mapping) or scene.get("schema") != SCHEMA:
         raise BuildError("not an img2maya scene@1 (missing \"schema\": \"img2maya/scene@1\")")
     objects = scene.get("objects")
     if not isinstance(objects, list) or not isinstance(scene.get("camera"), Mapping):
         raise BuildError("the scene has no camera or no objects list")
+    look = scene_look(scene, look)
     key = photo_key(scene)
     root = safe_name(root_name) if root_name else default_root_name(scene)
     if image_path is None:
         candidate = str((scene.get("source") or {}).get("image") or "")
         image_path = candidate if candidate and os.path.isfile(candidate) else None
+    if look == "projection" and not (image_path and os.path.isfile(image_path)):
+        raise BuildError("the projection look needs the photo, and "
+                         f"{image_path or (scene.get('source') or {}).get('image') or 'it'} is not there "
+                         "(moved or deleted?)")
     with undo_chunk("img2maya build " + root):
         factor = units.metres_to_unit_factor(unit or linear_unit())
         if replace:
@@ -324,7 +412,8 @@ def build(scene: Mapping[str, Any], root_name: str | None = None, replace: bool 
             items = [b.camera(scene["camera"], root, image_path)]
             items += [b.obj(o) for o in objects]
             b.tag_objects()
-            shaders = b.make_shaders(root)
+            projection = b.projection_network(root, image_path) if look == "projection" and image_path else None
+            shaders = b.make_shaders(root, projection)
             root = cmds.group(*items, name=root)
             b.created.append(root)
             cmds.addAttr(root, longName=BUILD_ATTR, dataType="string")
@@ -332,7 +421,8 @@ def build(scene: Mapping[str, Any], root_name: str | None = None, replace: bool 
             cmds.addAttr(root, longName=SHADERS_ATTR, dataType="string")
             set_string(root + "." + BUILD_ATTR, key)
             set_string(root + "." + SOURCE_ATTR, str((scene.get("source") or {}).get("image") or ""))
-            set_string(root + "." + SHADERS_ATTR, json.dumps(shaders))
+            listed: Any = shaders if projection is None else {"look": look, "shaders": shaders, **b.look_nodes}
+            set_string(root + "." + SHADERS_ATTR, json.dumps(listed, sort_keys=True))
         except BaseException:
             b.discard()
             raise

@@ -104,6 +104,10 @@ COMPOUNDS = {
     "outColor": ("outColorR", "outColorG", "outColorB"),
     "transparency": ("transparencyR", "transparencyG", "transparencyB"),
     "size": ("sizeX", "sizeY"),
+    "defaultColor": ("defaultColorR", "defaultColorG", "defaultColorB"),
+    "color1": ("color1R", "color1G", "color1B"),
+    "color2": ("color2R", "color2G", "color2B"),
+    "output": ("outputR", "outputG", "outputB"),
 }
 
 # Static attributes (long names, defaults) of the node types img2maya creates: like Maya, setAttr on
@@ -127,7 +131,24 @@ NODE_ATTRS: dict[str, dict[str, Any]] = {
     "partition": {"sets": None, "message": None},
 }
 NODE_ATTRS["blinn"] = NODE_ATTRS["lambert"]
+# The projected look's texture network (attribute names from Maya's node reference: file, place2dTexture,
+# projection, blendColors).
+NODE_ATTRS.update({
+    "file": {"fileTextureName": "", "colorSpace": "sRGB", "uvCoord": None, "uvFilterSize": None,
+             "outColorR": 0.0, "outColorG": 0.0, "outColorB": 0.0, "outAlpha": 1.0,
+             "defaultColorR": 0.5, "defaultColorG": 0.5, "defaultColorB": 0.5, "message": None},
+    "place2dTexture": {"outUV": None, "outUvFilterSize": None, "wrapU": True, "wrapV": True, "message": None},
+    "projection": {"projType": 1, "image": None, "linkedCamera": None, "fitType": 1, "fitFill": 0, "wrap": True,
+                   "defaultColorR": 0.5, "defaultColorG": 0.5, "defaultColorB": 0.5, "outColorR": 0.0,
+                   "outColorG": 0.0, "outColorB": 0.0, "outAlpha": 1.0, "placementMatrix": None, "message": None},
+    "blendColors": {"color1R": 1.0, "color1G": 0.0, "color1B": 0.0, "color2R": 0.0, "color2G": 0.0,
+                    "color2B": 1.0, "blender": 0.5, "outputR": 0.0, "outputG": 0.0, "outputB": 0.0,
+                    "message": None},
+})
 SHADER_TYPES = {"lambert", "blinn"}
+# shadingNode: which classification flag each modelled type takes (as Hypershade creates them)
+SHADING_NODE_FLAGS = {"lambert": "asShader", "blinn": "asShader", "file": "asTexture",
+                      "place2dTexture": "asUtility", "projection": "asUtility", "blendColors": "asUtility"}
 FILM_FIT = {"fill": 0, "horizontal": 1, "vertical": 2, "overscan": 3}
 # Linear units the currentUnit command accepts (short and long forms).
 LINEAR_UNITS = {"mm": "mm", "millimeter": "mm", "cm": "cm", "centimeter": "cm", "m": "m", "meter": "m",

@@ -13,7 +13,7 @@ from maya._fake import (
     COMPOUNDS,
     FILM_FIT,
     LINEAR_UNITS,
-    SHADER_TYPES,
+    SHADING_NODE_FLAGS,
     Node,
     State,
     match,
@@ -139,10 +139,14 @@ def createNode(st: State, type_: str, name: str | None = None, parent: str | Non
 
 def shadingNode(st: State, type_: str, asShader: bool = False, name: str | None = None, **flags: Any) -> str:
     _only(flags, {"asUtility", "asTexture", "skipSelect"}, "shadingNode")
-    if type_ not in SHADER_TYPES:
+    if type_ not in SHADING_NODE_FLAGS:
         raise RuntimeError(f"fake maya: shadingNode: unknown (or unmodelled) node type {type_!r}")
-    if not (asShader or flags.get("asUtility") or flags.get("asTexture")):
+    given = [f for f, v in (("asShader", asShader), ("asUtility", flags.get("asUtility")),
+                            ("asTexture", flags.get("asTexture"))) if v]
+    if len(given) != 1:
         raise RuntimeError("fake maya: shadingNode needs one of asShader/asUtility/asTexture...")
+    if given[0] != SHADING_NODE_FLAGS[type_]:
+        raise RuntimeError(f"fake maya: shadingNode {type_} is created -{SHADING_NODE_FLAGS[type_]}, not -{given[0]}")
     return st.create(name or type_ + "#", type_).name
 
 
