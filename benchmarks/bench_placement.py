@@ -178,7 +178,8 @@ def main() -> int:
             continue
         focal = kitti_focal(samples / f"{kitti}_calib.txt") if kitti else None
         seg, depth = networks(path, focal, args.cache)
-        options = SceneOptions(camera_height_m=KITTI_CAMERA_HEIGHT_M if kitti else 1.6)
+        options = SceneOptions(camera_height_m=KITTI_CAMERA_HEIGHT_M if kitti else 1.6,
+                               camera_height_from_objects=not kitti)
         scene = pipeline.analyse(load_photo(path), seg, depth, options, focal_px=focal)
         gt = kitti_labels(samples / f"{kitti}_label_2.txt") if kitti else None
         results[key] = measure(scene, gt)

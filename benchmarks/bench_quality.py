@@ -165,8 +165,11 @@ def metric_scores(pred: np.ndarray, gt: np.ndarray, valid: np.ndarray) -> tuple[
 
 
 def metric_depths(rgb: np.ndarray, models: Path, intr: Intrinsics, height_m: float
-                  ) -> tuple[np.ndarray, np.ndarray | None, str]:
-    """(single-scale depth, ground-calibrated depth or None, calibration note) as the engine makes them."""
+                  ) -> tuple[np.ndarray, np.ndarray | None, str, np.ndarray | None, str]:
+    """(single-scale depth, ground-calibrated depth or None, calibration note, the same calibrated under the
+    horizon of the photo's vanishing points (calib/, the known focal) or None, its note) as the engine makes them."""
+    from inference_server.calib import estimate_camera
+
     seg = api.segment(rgb, models_dir=models)
     d = api.estimate_depth(rgb, models_dir=models, sky_mask=seg).depth.astype(np.float64)
     d = np.where(np.isfinite(d) & (d > 0), d, np.nan)
@@ -177,19 +180,25 @@ def metric_depths(rgb: np.ndarray, models: Path, intr: Intrinsics, height_m: flo
     plane = fit_plane(backproject(u, v, d[v, u], intr))
     single = d * (height_m / plane.d) if plane is not None else np.full_like(d, np.nan)
     z, cal, note = depth_calib.calibrate_depth_map(d, seg.labels, specs, intr.focal_px, intr.cx, intr.cy, height_m)
-    return single, (z if cal is not None else None), note
+    est = estimate_camera(rgb, intr.focal_px, labels=seg.labels, roles=[sp.role for sp in specs], focal_known=True)
+    zv, calv, note_v = (None, None, "; ".join(est.warnings) or "no vanishing points")
+    if est.found:
+        zv, calv, note_v = depth_calib.calibrate_depth_map(d, seg.labels, specs, intr.focal_px, intr.cx, intr.cy,
+                                                           height_m, up=est.up)
+    return single, (z if cal is not None else None), note, (zv if calv is not None else None), note_v
 
 
 def metric_table(s: Path, models: Path) -> None:
     print("\n## Metric depth, KITTI (AbsRel / delta<1.25 / median pred:GT, no median scaling; camera height 1.65 m)\n")
-    print("| sample | SINGLE (camera height / RANSAC plane) | CALIBRATED (ground calibration) | valid px |")
-    print("|---|---|---|---|")
-    rows: dict[str, list[tuple[float, float]]] = {"single": [], "cal": []}
+    print("| sample | SINGLE (camera height / RANSAC plane) | CALIBRATED (ground calibration) | "
+          "ENGINE (the horizon of the photo's vanishing points when found, else CALIBRATED) | valid px |")
+    print("|---|---|---|---|---|")
+    rows: dict[str, list[tuple[float, float]]] = {"single": [], "cal": [], "vp": []}
     for k in ("000000", "000001"):
         rgb = rgb_of(s / f"kitti_{k}_rgb.png")
         gt = gray_of(s / f"kitti_{k}_depth_lidar.png").astype(np.float64) / 256.0
         intr = kitti_intrinsics(s / f"kitti_{k}_calib.txt", rgb.shape[1], rgb.shape[0])
-        single, cal, note = metric_depths(rgb, models, intr, 1.65)
+        single, cal, note, vp, note_v = metric_depths(rgb, models, intr, 1.65)
         valid = gt > 0
         a0, d0, m0 = metric_scores(single, gt, valid)
         rows["single"].append((a0, d0))
@@ -198,11 +207,21 @@ def metric_table(s: Path, models: Path) -> None:
             a1, d1, m1 = metric_scores(cal, gt, valid)
             rows["cal"].append((a1, d1))
             cell = f"{a1:.3f} / {d1:.3f} / {m1:.2f}"
-        print(f"| KITTI {k} | {a0:.3f} / {d0:.3f} / {m0:.2f} | {cell} | {int(valid.sum())} |", flush=True)
+        cell_v = "no vanishing points: as CALIBRATED"  # what the engine does then
+        if vp is not None:
+            a2, d2, m2 = metric_scores(vp, gt, valid)
+            rows["vp"].append((a2, d2))
+            cell_v = f"{a2:.3f} / {d2:.3f} / {m2:.2f}"
+        elif cal is not None:
+            rows["vp"].append(rows["cal"][-1])
+        print(f"| KITTI {k} | {a0:.3f} / {d0:.3f} / {m0:.2f} | {cell} | {cell_v} | {int(valid.sum())} |", flush=True)
         print(f"<!-- {note} -->")
+        print(f"<!-- vanishing points: {note_v} -->")
+    nan = (float("nan"), float("nan"))
     ms = np.mean(rows["single"], axis=0)
-    mc = np.mean(rows["cal"], axis=0) if rows["cal"] else (float("nan"), float("nan"))
-    print(f"| mean | {ms[0]:.3f} / {ms[1]:.3f} | {mc[0]:.3f} / {mc[1]:.3f} | |")
+    mc = np.mean(rows["cal"], axis=0) if rows["cal"] else nan
+    mv = np.mean(rows["vp"], axis=0) if rows["vp"] else nan
+    print(f"| mean | {ms[0]:.3f} / {ms[1]:.3f} | {mc[0]:.3f} / {mc[1]:.3f} | {mv[0]:.3f} / {mv[1]:.3f} | |")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -155,6 +155,11 @@ def regenerate_series(client: ServerClient, ref: str, repeat: int, timed, rows: 
         regen("cold 0 -> 2", 2)
         regen("new color_stat, recursion 0", 0, color_stat=("median", "trimmed")[cycle % 2])
         regen("new min_area_px, recursion 0", 0, min_area_px=2000 + cycle)
+        res = timed("regenerate typed fov_deg, recursion 0", client.regenerate, ref=ref, recursion=0,
+                    options={"camera_height_m": round(1.6 + 0.001 * cycle, 4)}, fov_deg=50.0 + 0.1 * cycle,
+                    supersede=True)  # the panel's typed FOV: a new camera, the orientation refitted at it
+        out.setdefault("typed fov_deg, recursion 0", []).append(rows[-1][1])
+        del res
     return out
 
 

@@ -68,6 +68,13 @@ def _nonneg_int(text: str) -> int:
     return v
 
 
+def _positive_int(text: str) -> int:
+    v = _nonneg_int(text)
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
+    return v
+
+
 def _add_scene(sub: Any) -> None:
     p = sub.add_parser(
         "scene", help="photo(s) -> camera-matched blocking scene (.json/.usda/.usdc/.usdz/.glb/.gltf)",
@@ -81,6 +88,10 @@ def _add_scene(sub: Any) -> None:
                         "required for several IMAGEs): FOLDER/<photo name>.<--format>")
     p.add_argument("--format", choices=FORMATS, default=None,
                    help="format of outputs written into a folder (default json)")
+    p.add_argument("--look", choices=("color", "projection"), default="color",
+                   help="color: each object its mean colour (default); projection: the photo projected "
+                        "through the camera onto the objects (USD/glTF: textured; the image beside a .usda/.usdc, "
+                        "inside a .usdz/.glb/.gltf; .json: says so for the Maya builder)")
     g = p.add_argument_group("your own labels and depth (skip the networks)")
     g.add_argument("--labels", metavar="L.png", help="class-id image at the photo's (oriented) size: PNG L, P "
                    "(palette index), 16-bit, or .npy")
@@ -103,10 +114,17 @@ def _add_scene(sub: Any) -> None:
     c = p.add_argument_group("camera")
     fx = c.add_mutually_exclusive_group()
     fx.add_argument("--focal-px", type=_positive_float, metavar="F",
-                    help="focal length in full-resolution pixels (default: EXIF, else a 60 degree FOV)")
+                    help="focal length in full-resolution pixels (default: EXIF, else the photo's vanishing points, "
+                         "else a 60 degree FOV)")
     fx.add_argument("--fov-deg", type=_positive_float, metavar="A", help="horizontal field of view in degrees")
-    c.add_argument("--camera-height", type=_positive_float, default=1.6, metavar="M",
-                   help="camera height prior in metres for relative depth / no ground (default 1.6)")
+    c.add_argument("--camera-height", type=_positive_float, default=None, metavar="M",
+                   help="camera height in metres for relative depth / no ground (default: from people, cars and "
+                        "doors under the horizon of the photo's lines, else 1.6)")
+    c.add_argument("--ignore-exif", action="store_true",
+                   help="ignore the photo's EXIF focal length (a cropped or scanned photo's EXIF lies)")
+    c.add_argument("--no-vanishing-points", action="store_true",
+                   help="do not estimate the camera from the photo's lines: EXIF or a 60 degree FOV, pitch and "
+                        "roll from the ground (docs/CAMERA.md)")
     a = p.add_argument_group("analysis")
     a.add_argument("--recursion", type=int, choices=range(6), default=0, metavar="N",
                    help="levels of child parts inside objects, 0..5 (default 0)")
@@ -115,6 +133,16 @@ def _add_scene(sub: Any) -> None:
     a.add_argument("--color-stat", choices=("mean", "median", "trimmed"), default="mean",
                    help="object colour statistic (default mean)")
     a.add_argument("--shapes", metavar="TABLE.json", help="your own class -> shape table (docs/SHAPES.md)")
+    b = p.add_argument_group("batch (into a folder; docs/BATCH.md)")
+    b.add_argument("--recursive", action="store_true", help="folders: their subfolders' photos too")
+    b.add_argument("--workers", type=_positive_int, default=None, metavar="N",
+                   help="N worker processes on this machine, each loading the networks once (with --ray: at "
+                        "most N photos in flight)")
+    b.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                   help="run the photos as Ray tasks: a local Ray without ADDRESS, 'auto' or host:port or "
+                        "ray://host:port for a cluster (pip install 'img2maya[ray]'); put it after the photos")
+    b.add_argument("--force", action="store_true",
+                   help="make every photo again, even those the manifest OUT/img2maya-batch.json has up to date")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no summary lines")
     p.set_defaults(func=cmd_scene)
 
@@ -235,7 +263,9 @@ def _options(args: argparse.Namespace) -> Any:
 
         check_shapes_table(args.shapes)
     return SceneOptions(recursion=args.recursion, min_area_px=args.min_area, color_stat=args.color_stat,
-                        depth_kind=args.depth_kind or "metric", camera_height_m=args.camera_height, shapes_table=args.shapes)
+                        depth_kind=args.depth_kind or "metric", camera_height_m=args.camera_height or 1.6,
+                        camera_height_from_objects=args.camera_height is None, shapes_table=args.shapes,
+                        ignore_exif=args.ignore_exif, estimate_camera=not args.no_vanishing_points)
 
 
 def _depth_args(args: argparse.Namespace) -> tuple[str | None, str | None]:
@@ -271,7 +301,8 @@ def _check_camera_args(args: argparse.Namespace) -> None:
         check_focal_px(args.focal_px, None, "--focal-px")
     if args.fov_deg is not None:
         check_fov_deg(args.fov_deg, "--fov-deg")
-    check_camera_height(args.camera_height, "--camera-height")
+    if args.camera_height is not None:
+        check_camera_height(args.camera_height, "--camera-height")
 
 
 def _check_outputs_spare_inputs(outputs: Sequence[Path], images: Sequence[str], args: argparse.Namespace,
@@ -305,18 +336,11 @@ def _check_depth_model_id(value: str) -> None:
 
 def _one_photo(image: str, out: Path, args: argparse.Namespace, options: Any, depth_file: str | None,
                depth_model: str | None, progress: _Progress) -> dict[str, Any]:
-    from . import pipeline
-    from .builders import export
+    from .batch.work import Request, build  # the one per-photo path, the batch's too
 
     update = progress.start(Path(image).name)
     try:
-        scene = pipeline.run(image, labels_path=args.labels, names_path=args.label_names, depth_path=depth_file,
-                             depth_kind=args.depth_kind or "metric", depth_scale=args.depth_scale, seg_model=args.seg,
-                             depth_model=depth_model, models_dir=args.models_dir, options=options,
-                             focal_px=args.focal_px, fov_deg=args.fov_deg, progress=update)
-        if update:
-            update("writing", 0.99)
-        export(scene, out)
+        scene = build(image, out, Request.from_args(args, depth_file, depth_model, options), update)
     finally:
         progress.close()
     return scene
@@ -335,6 +359,13 @@ def cmd_scene(args: argparse.Namespace) -> int:
     if len(images) > 1 and (args.labels or args.label_names or (args.depth and os.path.exists(args.depth))):
         raise UserError("--labels/--label-names/--depth FILE belong to one photo: give one IMAGE with them")
     _check_camera_args(args)
+    from .batch.command import run_batch, wants_batch
+
+    if wants_batch(args, images, _is_folder_target(args.output, len(images) > 1, args.format)):
+        from .batch.work import Request
+
+        depth_file, depth_model = _depth_args(args)
+        return run_batch(args, Request.from_args(args, depth_file, depth_model, _options(args)))
     outputs = _plan_outputs(images, args.output, args.format)
     depth_file, depth_model = _depth_args(args)
     options = _options(args)

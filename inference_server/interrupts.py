@@ -30,6 +30,7 @@ _SIGNALS = tuple(s for s in (getattr(signal, "SIGINT", None), getattr(signal, "S
 
 _lock = threading.Lock()
 _temps: dict[str, bool] = {}  # path -> is a folder
+_hooks: list[Callable[[], None]] = []  # run by the handler before the temps are removed (on_interrupt)
 _state: dict[str, Any] = {"installed": False, "held": 0, "pending": None, "hold_after_commit": False}
 
 
@@ -68,7 +69,26 @@ def remove_temps() -> None:
             pass
 
 
+def on_interrupt(hook: Callable[[], None]) -> Callable[[], None]:
+    """Run `hook` when the process is interrupted, before the temporary files are removed (a batch stops
+    its worker processes and saves its manifest there); returns the function that unregisters it."""
+    with _lock:
+        _hooks.append(hook)
+
+    def remove() -> None:
+        with _lock:
+            if hook in _hooks:
+                _hooks.remove(hook)
+
+    return remove
+
+
 def _die(signum: int) -> None:
+    for hook in list(reversed(_hooks)):  # no lock: the handler may have cut into a holder of _lock
+        try:
+            hook()
+        except BaseException:  # noqa: BLE001 - the exit below must happen whatever a hook does
+            pass
     remove_temps()
     try:
         sys.stderr.flush()

@@ -9,7 +9,9 @@ depth never imports torch, tensorflow or LiteRT.
 
 from __future__ import annotations
 
+import collections
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -18,7 +20,7 @@ import numpy as np
 
 from .errors import UserError
 from .imageio import Photo, load_depth, load_labels, load_names, load_photo
-from .limits import check_focal_px, check_fov_deg, clip_metric_depth, rescale_unitless_depth
+from .limits import check_focal_px, check_fov_deg, clip_metric_depth, fov_ok, rescale_unitless_depth
 
 if TYPE_CHECKING:
     from .analysis.engine import SceneEngine, SceneOptions
@@ -74,17 +76,23 @@ def infer(photo: Photo, seg_model: str | None, depth_model: str | None, models_d
     return seg, depth
 
 
-def intrinsics(photo: Photo, *, focal_px: float | None = None, fov_deg: float | None = None) -> Any:
-    """The camera at ANALYSIS resolution: user focal (full-resolution pixels) or FOV > EXIF > default."""
+def intrinsics(photo: Photo, *, focal_px: float | None = None, fov_deg: float | None = None,
+               ignore_exif: bool = False) -> Any:
+    """The camera at ANALYSIS resolution: user focal (full-resolution pixels) or FOV > EXIF > default
+    (`ignore_exif`: a cropped or scanned photo's EXIF lies). The photo's lines come after: `camera`."""
     from .analysis.camera import Intrinsics, intrinsics_for
 
     if focal_px is not None:  # physical ranges: inference_server/limits.py
         focal_px = check_focal_px(focal_px, photo.full_width)
     if fov_deg is not None:
         fov_deg = check_fov_deg(fov_deg)
+    exif = not ignore_exif
     full = intrinsics_for(photo.full_width, photo.full_height, focal_px=focal_px, fov_deg=fov_deg,
-                          exif_focal_mm=photo.exif_focal_mm, exif_focal_35mm=photo.exif_focal_35mm,
-                          exif_sensor_width_mm=photo.exif_sensor_width_mm)
+                          exif_focal_mm=photo.exif_focal_mm if exif else None,
+                          exif_focal_35mm=photo.exif_focal_35mm if exif else None,
+                          exif_sensor_width_mm=photo.exif_sensor_width_mm if exif else None)
+    if full.source.startswith("exif") and not fov_ok(full.hfov_deg):  # EXIF nonsense (a 5000 mm "35 mm equiv.")
+        full = intrinsics_for(photo.full_width, photo.full_height)
     h, w = photo.shape
     # sx (= w / full_width) is the exact analysis scale; the principal point stays the image centre.
     return Intrinsics(full.focal_px * w / photo.full_width, w / 2.0, h / 2.0, w, h, full.source)
@@ -126,15 +134,52 @@ def prepare(photo: Photo, seg: Segmentation, depth: DepthMap | None, options: Sc
     return engine
 
 
+_CAMERA_MEMO: collections.OrderedDict[tuple[Any, ...], Any] = collections.OrderedDict()
+_CAMERA_LOCK = threading.Lock()
+CAMERA_MEMO_SIZE = 16  # estimates and photo lines kept: a regenerate reuses them (a typed FOV: the lines)
+
+
+def camera(photo: Photo, seg: Segmentation, options: SceneOptions, *, focal_px: float | None = None,
+           fov_deg: float | None = None) -> tuple[Any, Any]:
+    """(intrinsics, CameraEstimate or None) at analysis resolution: the focal of `intrinsics`, or the
+    photo's vanishing points' when neither the user nor EXIF gives one and the lines determine it; the
+    estimate also gives pitch, roll and the scene's axes to the engine (docs/CAMERA.md)."""
+    intr = intrinsics(photo, focal_px=focal_px, fov_deg=fov_deg, ignore_exif=options.ignore_exif)
+    if not options.estimate_camera:
+        return intr, None
+    from .analysis.shapes import load_table
+    from .calib import estimate_camera, photo_lines
+
+    labels = np.asarray(seg.labels)
+    known = intr.source != "default"
+    photo_key = (photo.sha256, photo.shape, labels.shape, hash(labels.tobytes()), tuple(seg.names),
+                 options.shapes_table)
+    key = (*photo_key, round(intr.focal_px, 6), known)
+    with _CAMERA_LOCK:
+        est, lines = _CAMERA_MEMO.get(key), _CAMERA_MEMO.get(photo_key)
+    if est is None:
+        if lines is None:  # the segments do not depend on the focal: a typed FOV reuses them
+            table = load_table(options.shapes_table)
+            lines = photo_lines(photo.rgb, labels, [table.lookup(n).role for n in seg.names])
+        est = estimate_camera(photo.rgb, intr.focal_px, focal_known=known, lines=lines)
+        with _CAMERA_LOCK:
+            _CAMERA_MEMO[key], _CAMERA_MEMO[photo_key] = est, lines
+            while len(_CAMERA_MEMO) > CAMERA_MEMO_SIZE:
+                _CAMERA_MEMO.popitem(last=False)
+    if est.focal_px is not None and not known:
+        intr = replace(intr, focal_px=est.focal_px, source="vanishing-points")
+    return intr, est
+
+
 def _engine(photo: Photo, seg: Segmentation, depth: DepthMap | None, options: SceneOptions, *,
             focal_px: float | None, fov_deg: float | None, progress: Progress | None,
             resegment: Callable[..., Any] | None, inputs: dict[str, Any] | None,
             stages: dict[Any, Any] | None = None) -> SceneEngine:
     from .analysis.engine import SceneEngine
 
-    intr = intrinsics(photo, focal_px=focal_px, fov_deg=fov_deg)
     labels = np.asarray(seg.labels)
     check_ids(labels, list(seg.names))
+    intr, cam = camera(photo, seg, options, focal_px=focal_px, fov_deg=fov_deg)
     if depth is not None:
         if depth.kind not in DEPTH_KINDS:
             raise UserError(f"depth kind must be one of {', '.join(DEPTH_KINDS)}, got {depth.kind!r}")
@@ -150,7 +195,7 @@ def _engine(photo: Photo, seg: Segmentation, depth: DepthMap | None, options: Sc
     return SceneEngine(photo.rgb, labels, list(seg.names), None if depth is None else depth.depth, intr, options,
                        source=source, confidence=getattr(seg, "confidence", None),
                        full_size=(photo.full_width, photo.full_height), progress=progress, resegment=resegment,
-                       stages=stages)
+                       stages=stages, camera=cam)
 
 
 def _resegmenter(api: Any, seg_model: str, models_dir: str | None) -> Callable[..., Any] | None:
@@ -237,7 +282,6 @@ def run(photo_path: str | os.PathLike[str], *, labels_path: str | os.PathLike[st
         if need_depth:
             depth = net_depth
     assert seg is not None
-    scene = analyse(photo, seg, depth, options, focal_px=focal_px, fov_deg=fov_deg,
-                    progress=_sub(progress, 0.6 if (need_seg or need_depth) else 0.05, 0.98),
-                    resegment=resegment, inputs=inputs)
-    return scene
+    return analyse(photo, seg, depth, options, focal_px=focal_px, fov_deg=fov_deg,
+                   progress=_sub(progress, 0.6 if (need_seg or need_depth) else 0.05, 0.98),
+                   resegment=resegment, inputs=inputs)

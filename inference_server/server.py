@@ -122,6 +122,8 @@ class RealPipeline:
             from .shapes_input import check_shapes_table
 
             check_shapes_table(options["shapes_table"])
+        if "camera_height_m" in options:  # a height the user gives is the height, not a prior
+            options = {"camera_height_from_objects": False, **options}
         try:
             return SceneOptions(**{**options, "recursion": recursion})
         except (TypeError, ValueError) as exc:
@@ -661,7 +663,7 @@ class Server:
         _check_focal(photo, req)
         self._check(job)
         seg_model, depth_model = self._models(req)
-        focal_px, fov_deg = _num(req, "focal_px"), _num(req, "fov_deg")
+        focal_px, fov_deg = _networks_camera(req)
         key = self._key(photo, seg_model, depth_model, focal_px, fov_deg)
         t = time.perf_counter()
         entry = self.cache.get(key)
@@ -792,7 +794,8 @@ class Server:
         progress("done", 1.0)
         self._remember(job.id, ctx)
         return {"type": "result", "id": job.id, "scene": scene, "files": files, "cached": cached,
-                "photo_sha256": ctx["sha256"], "timings": {k: round(v, 4) for k, v in timings.items()},
+                "photo_sha256": ctx["sha256"], "look": req.get("look", "color"),
+                "timings": {k: round(v, 4) for k, v in timings.items()},
                 "_scene_text": scene_text}
 
     def _analyse(self, req: dict[str, Any], photo: Any, seg: Any, depth: Any, options: Any, key: str,
@@ -1068,8 +1071,20 @@ def _parse_request(text: str) -> Any:
 
 _OPTION_TYPES: dict[str, tuple[type, ...]] = {
     "min_area_px": (int,), "color_stat": (str,), "depth_kind": (str,), "camera_height_m": (int, float),
-    "shapes_table": (str,), "max_pixels": (int,), "recursion": (int,),
+    "shapes_table": (str,), "max_pixels": (int,), "recursion": (int,), "ignore_exif": (bool,),
+    "estimate_camera": (bool,), "camera_height_from_objects": (bool,),
 }
+
+
+def _networks_camera(req: dict[str, Any]) -> tuple[float | None, float | None]:
+    """(focal_px, fov_deg) the networks are given: the request's, else with options.ignore_exif the
+    default field of view (a depth model's metric scale follows the focal; EXIF is not to be trusted)."""
+    focal_px, fov_deg = _num(req, "focal_px"), _num(req, "fov_deg")
+    if focal_px is None and fov_deg is None and (req.get("options") or {}).get("ignore_exif") is True:
+        from .analysis.camera import DEFAULT_HFOV_DEG
+
+        fov_deg = DEFAULT_HFOV_DEG
+    return focal_px, fov_deg
 
 
 def _check_path_field(req: dict[str, Any], name: str) -> None:
@@ -1090,7 +1105,7 @@ def _check_options_fields(options: dict[str, Any]) -> None:
         types = _OPTION_TYPES.get(name)
         if types is None or value is None and name == "shapes_table":
             continue
-        if isinstance(value, bool) or not isinstance(value, types):
+        if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
             raise RequestError("bad_request", f"option '{name}' must be {' or '.join(t.__name__ for t in types)}, "
                                               f"got {json.dumps(value)[:60]}")
     if "camera_height_m" in options:
@@ -1118,6 +1133,8 @@ def _check_job_fields(req: dict[str, Any]) -> None:
                                           "or 'photo_sha256'")
     if not isinstance(req.get("supersede", False), bool):
         raise RequestError("bad_request", "'supersede' must be true or false")
+    if req.get("look", "color") not in ("color", "projection"):  # applied by the client's builder, echoed
+        raise RequestError("bad_request", "'look' must be \"color\" or \"projection\"")
     if "options" in req and req["options"] is not None and not isinstance(req["options"], dict):
         raise RequestError("bad_request", "'options' must be an object")
     if isinstance(req.get("options"), dict):

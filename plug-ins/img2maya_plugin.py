@@ -2,11 +2,14 @@
 
     img2maya -scene "/path/scene.json";                 // build from a scene file
     img2maya -image "/path/photo.jpg" -recursion 1;     // run the inference server, then build
+    img2maya -image "/path/photo.jpg" -fov 72 -cameraHeight 1.4 -ignoreExif true;
     cmds.img2maya(scene="/path/scene.json", rebuild=False, root="my_build")
 
 Flags: -image/-i, -scene/-s, -recursion/-r (0..5), -rebuild/-rb (bool, default on: replace the
 previous build of the same photo), -root/-rt (root group name), -python/-py (system Python for the
-server). Returns the root group. Works in batch (mayapy) too; the menu is added in interactive
+server); with -image the camera: -fieldOfView/-fov (horizontal, degrees, 1..179 exclusive) or
+-focalLength/-fl (mm, 36 mm film back), -cameraHeight/-ch (m, (0, 1000]), -ignoreExif/-ie (bool);
+-look/-lk (color or projection: the photo projected through the camera). Returns the root group. Works in batch (mayapy) too; the menu is added in interactive
 sessions only. The file is named img2maya_plugin.py, not img2maya.py: Maya imports a Python plug-in
 as a module named after its file, which would shadow the `img2maya` package (and mypy would see two
 modules named img2maya).
@@ -33,6 +36,11 @@ _FLAGS = (  # short, long, argument type
     ("-rb", "-rebuild", om.MSyntax.kBoolean),
     ("-rt", "-root", om.MSyntax.kString),
     ("-py", "-python", om.MSyntax.kString),
+    ("-fov", "-fieldOfView", om.MSyntax.kDouble),
+    ("-fl", "-focalLength", om.MSyntax.kDouble),
+    ("-ch", "-cameraHeight", om.MSyntax.kDouble),
+    ("-ie", "-ignoreExif", om.MSyntax.kBoolean),
+    ("-lk", "-look", om.MSyntax.kString),
 )
 
 
@@ -86,12 +94,18 @@ class Img2MayaCommand(om.MPxCommand):
         def text(flag: str) -> str | None:
             return str(db.flagArgumentString(flag, 0)) if db.isFlagSet(flag) else None
 
+        def number(flag: str) -> float | None:
+            return float(db.flagArgumentDouble(flag, 0)) if db.isFlagSet(flag) else None
+
         try:
             self._token = commands.prepare(
                 image=text("-image"), scene=text("-scene"),
                 recursion=int(db.flagArgumentInt("-recursion", 0)) if db.isFlagSet("-recursion") else 0,
                 rebuild=bool(db.flagArgumentBool("-rebuild", 0)) if db.isFlagSet("-rebuild") else True,
-                root=text("-root"), python=text("-python"))
+                root=text("-root"), python=text("-python"), field_of_view=number("-fieldOfView"),
+                focal_length=number("-focalLength"), camera_height=number("-cameraHeight"),
+                ignore_exif=bool(db.flagArgumentBool("-ignoreExif", 0)) if db.isFlagSet("-ignoreExif") else False,
+                look=text("-look"))
         except (ValueError, RuntimeError) as exc:
             om.MGlobal.displayError(str(exc))
             raise

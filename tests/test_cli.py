@@ -326,7 +326,9 @@ def test_batch_reports_each_failure_and_writes_the_rest(tmp_path, capsys, monkey
     outdir = tmp_path / "outdir"
     rc, _, err = _run(capsys, "scene", a, bad, a2, "-o", f"{outdir}/", "--format", "usda")
     assert rc == 2
-    assert sorted(p.name for p in outdir.iterdir()) == ["a.usda", "a_2.usda"]
+    # outputs keep the photos' paths relative to the folder holding them all (docs/BATCH.md): no name clash
+    assert sorted(str(p.relative_to(outdir)) for p in outdir.rglob("*.usda")) == ["a.usda", "sub/a.usda"]
+    assert json.loads((outdir / "img2maya-batch.json").read_text())["photos"]["bad.usda"]["status"] == "failed"
     errors = [ln for ln in err.splitlines() if ln.startswith("img2maya: error:")]
     assert len(errors) == 2 and "bad.jpg" in errors[0] and "not an image file" in errors[0]
     assert errors[1] == "img2maya: error: 1 of 3 photos failed"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 import shutil
 import subprocess
 import sys
@@ -102,6 +103,7 @@ def test_command_builds_from_a_scene_file_undoably(fake_maya):
 
 def test_command_with_a_photo_uses_the_server(fake_maya, tmp_path, monkeypatch):
     from img2maya import commands
+    from img2maya.camera_input import CameraRequest
     from maya import cmds
 
     photo = tmp_path / "street.jpg"
@@ -109,8 +111,9 @@ def test_command_with_a_photo_uses_the_server(fake_maya, tmp_path, monkeypatch):
     scene = json.loads(SCENE.read_text())
     calls = []
 
-    def fake_analyze(path, recursion=0, python=None, on_progress=None):
+    def fake_analyze(path, recursion=0, python=None, on_progress=None, camera=None):
         calls.append((path, recursion, python))
+        assert camera == CameraRequest()  # no camera flag: all automatic
         return scene
 
     monkeypatch.setattr(commands, "analyze_photo", fake_analyze)
@@ -123,6 +126,97 @@ def test_command_with_a_photo_uses_the_server(fake_maya, tmp_path, monkeypatch):
     assert root == "img2maya_example"
     planes = [n for n in fake_maya.nodes.values() if n.type == "imagePlane"]
     assert planes[0].attrs["imageName"] == str(photo)
+
+
+def test_command_camera_flags_reach_the_server(fake_maya, tmp_path, monkeypatch):
+    from img2maya import commands
+    from img2maya.camera_input import CameraRequest
+    from maya import cmds
+
+    photo = tmp_path / "street.jpg"
+    photo.write_bytes(b"x")
+    scene = json.loads(SCENE.read_text())
+    cameras = []
+
+    def fake_analyze(path, recursion=0, python=None, on_progress=None, camera=None):
+        cameras.append(camera)
+        return scene
+
+    monkeypatch.setattr(commands, "analyze_photo", fake_analyze)
+    cmds.loadPlugin(str(PLUGIN))
+    try:
+        _run(["-image", str(photo), "-fieldOfView", 72.5, "-cameraHeight", 1.4, "-ignoreExif", True])
+        _run(["-i", str(photo), "-fl", "50", "-ch", 2, "-ie", False])  # MEL hands strings and integers too
+        _run(["-i", str(photo)])
+    finally:
+        cmds.unloadPlugin("img2maya_plugin")
+    assert cameras[0] == CameraRequest(fov_deg=72.5, camera_height_m=1.4, ignore_exif=True)
+    assert cameras[0].fields() == {"fov_deg": 72.5}
+    assert cameras[0].options() == {"camera_height_m": 1.4, "ignore_exif": True}
+    assert cameras[1] == CameraRequest(focal_mm=50.0, camera_height_m=2.0)
+    assert cameras[2] == CameraRequest()
+
+
+def test_analyze_photo_sends_the_camera_fields(monkeypatch, tmp_path):
+    _fakemaya.install()
+    from img2maya import camera_input, client, commands
+
+    calls = []
+
+    class FakeClient:
+        python = "/usr/bin/python3"
+
+        def __init__(self, exe):
+            pass
+
+        def analyze(self, photo, recursion=0, options=None, on_progress=None, **fields):
+            calls.append((photo, recursion, options, fields))
+            return {"scene": {"schema": "img2maya/scene@1"}}
+
+    monkeypatch.setattr(client, "ServerClient", FakeClient)
+    monkeypatch.setattr(commands, "_CLIENT", None)
+    camera = camera_input.camera_request("", "35", "1.7", True)
+    commands.analyze_photo(str(tmp_path / "p.jpg"), 1, python="/usr/bin/python3", camera=camera)
+    commands.analyze_photo(str(tmp_path / "p.jpg"), 0, python="/usr/bin/python3")
+    (_, r1, options1, fields1), (_, _, options2, fields2) = calls
+    assert r1 == 1 and options1 == {"camera_height_m": 1.7, "ignore_exif": True}
+    assert fields1["fov_deg"] == pytest.approx(math.degrees(2 * math.atan(18 / 35)))
+    assert options2 == {} and fields2 == {}
+    monkeypatch.setattr(commands, "_CLIENT", None)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["-fov", 179], "img2maya: field of view must be between 1 and 179 degrees (exclusive), got 179"),
+    (["-fov", 0.5], "got 0.5"),
+    (["-fl", 0], "img2maya: focal length must be a positive number of mm, got 0"),
+    (["-fl", -35.0], "got -35"),
+    (["-ch", 0], "img2maya: camera height must be more than 0 and at most 1000 m, got 0"),
+    (["-ch", -1.0], "got -1"),
+    (["-ch", float("inf")], "got inf"),
+    (["-ch", float("nan")], "got nan"),
+    (["-fov", 60, "-fl", 35], "not both"),
+])
+def test_command_camera_flag_errors(fake_maya, tmp_path, monkeypatch, flags, message):
+    from img2maya import commands
+    from maya import cmds
+    from maya.api import OpenMaya as om
+
+    photo = tmp_path / "street.jpg"
+    photo.write_bytes(b"x")
+    monkeypatch.setattr(commands, "analyze_photo", lambda *a, **k: pytest.fail("the server was asked"))
+    cmds.loadPlugin(str(PLUGIN))
+    try:
+        om.MESSAGES.clear()
+        with pytest.raises(ValueError) as info:
+            _run(["-i", str(photo), *flags])
+        assert message in str(info.value) and "\n" not in str(info.value)
+        assert om.MESSAGES == [("error", str(info.value))]
+        with pytest.raises(ValueError, match="apply to -image only"):  # a scene file's camera is decided
+            _run(["-s", str(SCENE), "-fov", 60])
+        with pytest.raises(RuntimeError, match="invalid argument for flag -fov"):  # not a number: Maya's parser
+            _run(["-i", str(photo), "-fov", "wide"])
+    finally:
+        cmds.unloadPlugin("img2maya_plugin")
 
 
 def test_command_flag_errors(fake_maya, tmp_path):

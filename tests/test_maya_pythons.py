@@ -39,6 +39,13 @@ plugin = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(plugin)
 plugin.initializePlugin(om.MObject())
 plugin.uninitializePlugin(om.MObject())
+import json
+from img2maya import camera_input, camera_overlay  # the panel's camera line and overlay: no numpy, no Qt
+scene = json.load(open("tests/data/example_scene.json"))
+assert camera_overlay.describe(scene) == "FOV 60.0 deg, 31.2 mm (default 60 deg); pitch -5.0, roll 1.0 deg"
+geo = camera_overlay.overlay(scene)
+assert geo is not None and geo.horizon is not None and len(geo.vanishing[0].lines) == camera_overlay.FAN_LINES
+assert camera_input.camera_request("", "50", "1.6", True).options() == {"camera_height_m": 1.6, "ignore_exif": True}
 print("ok", sys.version_info[:2], _fake.STATE.total_calls())
 """
 

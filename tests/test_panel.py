@@ -6,6 +6,7 @@ and end to end with the real networks on the fake maya.cmds)."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -317,6 +318,167 @@ def test_a_crashed_server_is_reported_and_restarted(make_panel, qtbot, tmp_path:
     assert p.message.startswith("built") and not p.message_is_error
 
 
+def _camera_panel(make_panel, tmp_path: Path, builds: Builds) -> tuple[Any, Path]:
+    """A panel on the scripted fake server (its camera follows the request), after one Build."""
+    log = tmp_path / "requests.jsonl"
+    env = dict(_fake_server_env(tmp_path, ""), PANEL_FAKE_REQUESTS=str(log))
+    p = make_panel(python=[sys.executable, str(FAKE_SERVER)], server_args=(), env=env, build_function=builds)
+    p.set_photo(_photo(tmp_path))
+    return p, log
+
+
+def _received(log: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+
+def _type(edit: Any, text: str) -> None:
+    """What a user does: type into the field (textEdited) and press Enter (editingFinished)."""
+    edit.setText(text)
+    edit.textEdited.emit(text)
+    edit.editingFinished.emit()
+
+
+def test_the_camera_estimate_is_drawn_over_the_photo(make_panel, qtbot, tmp_path: Path) -> None:
+    builds = Builds()
+    p, log = _camera_panel(make_panel, tmp_path, builds)
+    plain = p.photo_thumb.pixmap().toImage()
+    assert p.camera_label.text() == "" and p.camera_overlay is None
+    assert p.build()
+    qtbot.waitUntil(lambda: len(builds.calls) == 1, timeout=30000)
+    (sent,) = _received(log)
+    assert sent["type"] == "analyze" and "fov_deg" not in sent and sent["options"] == {}  # all automatic
+    geo = p.camera_overlay
+    assert geo is not None and geo.horizon is not None
+    assert [v.name for v in geo.vanishing] == ["vertical", "horizontal 1", "horizontal 2"]
+    assert (round(geo.pitch_deg, 6), round(geo.roll_deg, 6)) == (-5.0, 1.0)  # the fake camera's
+    text = p.camera_label.text()
+    assert text.startswith("FOV 67.4 deg, 27.0 mm (from the lines); pitch -5.0, roll 1.0 deg (from the lines)")
+    assert text.endswith("vanishing points: confidence 0.80, 120 segments")
+    drawn = p.photo_thumb.pixmap().toImage()
+    assert drawn.size() == plain.size() and drawn != plain  # the lines are on the thumbnail
+    horizon_row = int(round(((geo.horizon[0][1] + geo.horizon[1][1]) / 2) * drawn.height() / geo.height))
+    colours = {QtGui.QColor(drawn.pixel(x, y)).name() for x in range(drawn.width())
+               for y in range(max(0, horizon_row - 2), min(drawn.height(), horizon_row + 3))}
+    assert panel_mod.HORIZON_COLOR in colours
+    p.set_photo(_photo(tmp_path, "other.png", seed=1))  # another photo: no estimate shown
+    assert p.camera_label.text() == "" and p.camera_overlay is None
+
+
+def test_typed_camera_values_send_a_regenerate(make_panel, qtbot, tmp_path: Path, settings: Settings) -> None:
+    builds = Builds()
+    p, log = _camera_panel(make_panel, tmp_path, builds)
+    p.build()
+    qtbot.waitUntil(lambda: len(builds.calls) == 1, timeout=30000)
+    assert p.last_result["cached"] is False
+    _type(p.fov_edit, "45")  # Enter: a regenerate (debounced), never an analyze
+    assert p._regen_timer.isActive()
+    qtbot.waitUntil(lambda: len(builds.calls) == 2, timeout=30000)
+    regen = _received(log)[-1]
+    assert regen["type"] == "regenerate" and regen["fov_deg"] == 45.0 and "focal_px" not in regen
+    assert regen["options"] == {} and regen["supersede"] is True and regen["photo"] == p.photo
+    assert builds.calls[1][0]["camera"]["fov_horizontal_deg"] == pytest.approx(45.0)
+    assert "FOV 45.0 deg, 43.5 mm (typed)" in p.camera_label.text()
+    assert p.message.startswith("regenerated") and not p.message_is_error
+    p.fov_edit.editingFinished.emit()  # focus leaving an unchanged field sends nothing
+    assert not p._regen_timer.isActive()
+
+    _type(p.focal_edit, "50")  # a focal length in mm: its field of view on the 36 mm film back
+    assert p.fov_edit.text() == ""  # one of the two
+    qtbot.waitUntil(lambda: len(builds.calls) == 3, timeout=30000)
+    regen = _received(log)[-1]
+    assert regen["fov_deg"] == pytest.approx(math.degrees(2 * math.atan(18 / 50)))
+    assert builds.calls[2][0]["camera"]["focal_length_mm"] == pytest.approx(50.0, abs=1e-3)
+    assert "50.0 mm (typed)" in p.camera_label.text()
+
+    _type(p.height_edit, "2.5")
+    qtbot.waitUntil(lambda: len(builds.calls) == 4, timeout=30000)
+    assert _received(log)[-1]["options"] == {"camera_height_m": 2.5}
+    assert builds.calls[3][0]["camera"]["translate"][1] == 2.5
+    p.ignore_exif_check.setChecked(True)  # a cropped photo's EXIF lies
+    qtbot.waitUntil(lambda: len(builds.calls) == 5, timeout=30000)
+    regen = _received(log)[-1]
+    assert regen["type"] == "regenerate" and regen["options"] == {"camera_height_m": 2.5, "ignore_exif": True}
+    assert regen["fov_deg"] == pytest.approx(math.degrees(2 * math.atan(18 / 50)))
+
+    # remembered: a new panel shows them
+    assert (settings.fov_deg, settings.focal_mm, settings.camera_height_m, settings.ignore_exif) == \
+        (None, 50.0, 2.5, True)
+    again = panel_mod.Img2MayaPanel(settings=settings, build_function=Builds(), autostart=False)
+    try:
+        assert (again.fov_edit.text(), again.focal_edit.text(), again.height_edit.text()) == ("", "50", "2.5")
+        assert again.ignore_exif_check.isChecked()
+    finally:
+        again.deleteLater()
+
+    for edit in (p.focal_edit, p.height_edit):  # empty fields: automatic again
+        _type(edit, "")
+    p.ignore_exif_check.setChecked(False)
+    qtbot.waitUntil(lambda: len(builds.calls) == 6, timeout=30000)
+    regen = _received(log)[-1]
+    assert "fov_deg" not in regen and regen["options"] == {}
+    assert "(from the lines)" in p.camera_label.text()
+    assert [m["type"] for m in _received(log)] == ["analyze"] + ["regenerate"] * 5  # networks ran once
+    p.build()  # Build sends the typed values with the analyze too
+    _type(p.fov_edit, "70")  # typed while the analyze runs: a regenerate follows it
+    qtbot.waitUntil(lambda: len(builds.calls) == 8, timeout=30000)
+    assert [m["type"] for m in _received(log)][-2:] == ["analyze", "regenerate"]
+    assert _received(log)[-1]["fov_deg"] == 70.0
+
+
+@pytest.mark.parametrize("field, text, message", [
+    ("fov", "179", "field of view must be between 1 and 179 degrees (exclusive), got 179"),
+    ("fov", "1", "field of view must be between 1 and 179 degrees (exclusive), got 1"),
+    ("fov", "0", "got 0"),
+    ("fov", "nan", "got nan"),
+    ("fov", "wide", "field of view: not a number: 'wide'"),
+    ("focal", "0", "focal length must be a positive number of mm, got 0"),
+    ("focal", "-50", "got -50"),
+    ("focal", "inf", "got inf"),
+    ("height", "0", "camera height must be more than 0 and at most 1000 m, got 0"),
+    ("height", "-1.6", "got -1.6"),
+    ("height", "inf", "got inf"),
+    ("height", "nan", "got nan"),
+])
+def test_bad_camera_values_send_nothing_and_keep_the_scene(make_panel, qtbot, tmp_path: Path, settings: Settings,
+                                                           field: str, text: str, message: str) -> None:
+    builds = Builds()
+    p, log = _camera_panel(make_panel, tmp_path, builds)
+    p.build()
+    qtbot.waitUntil(lambda: len(builds.calls) == 1, timeout=30000)
+    good, root, summary = p.last_result, p.last_root, p.camera_label.text()
+    thumb = p.photo_thumb.pixmap().toImage()
+    sent = list(p.sent)
+    errors: list[str] = []
+    p.failed.connect(errors.append)
+    edit = {"fov": p.fov_edit, "focal": p.focal_edit, "height": p.height_edit}[field]
+    _type(edit, text)
+    assert p.message_is_error and message in p.message and "\n" not in p.message and errors == [p.message]
+    assert not p._regen_timer.isActive()
+    assert not p.regenerate()  # the button: refused the same way
+    assert not p.build()
+    p.recursion_slider.setValue(2)  # a slider step neither
+    qtbot.wait(panel_mod.REGENERATE_DELAY_MS + 200)
+    assert p.sent == sent and len(_received(log)) == 1 and len(builds.calls) == 1  # nothing sent
+    assert p.last_result is good and p.last_root == root and p.camera_label.text() == summary
+    assert p.photo_thumb.pixmap().toImage() == thumb
+    assert p.message_is_error and message in p.message
+    assert (settings.fov_deg, settings.focal_mm, settings.camera_height_m) == (None, None, None)  # not remembered
+    _type(edit, "")  # fixed: the error goes, the slider's regenerate can be sent
+    assert not p.message_is_error
+    assert p.regenerate()
+    qtbot.waitUntil(lambda: len(builds.calls) == 2, timeout=30000)
+    assert _received(log)[-1]["recursion"] == 2
+
+
+def test_a_field_of_view_and_a_focal_length_together_are_refused(make_panel, tmp_path: Path) -> None:
+    p = make_panel()
+    p.set_photo(_photo(tmp_path))
+    p.fov_edit.setText("60")  # set by a script (no textEdited): both fields filled
+    p.focal_edit.setText("35")
+    assert not p.build() and p.sent == []
+    assert p.message == "give a field of view or a focal length, not both" and p.message_is_error
+
+
 def test_a_python_that_cannot_start_is_reported(make_panel, qtbot, tmp_path: Path) -> None:
     p = make_panel(python=[str(tmp_path / "no" / "python3")])
     p.set_photo(_photo(tmp_path))
@@ -456,6 +618,7 @@ def test_end_to_end_real_server_real_photo_fake_maya(qtbot, fake_maya, models_di
         assert count > 0 and len(geos) >= count
         assert sum(1 for n in geos if cmds.attributeQuery("img2maya_label", node=n, exists=True)) == count
         assert not p.segment_thumb.pixmap().isNull() and not p.depth_thumb.pixmap().isNull()
+        assert p.camera_overlay is not None and p.camera_label.text().startswith("FOV "), p.camera_label.text()
 
         p.recursion_slider.setValue(1)  # regenerate: cached networks, the build replaced
         qtbot.waitUntil(lambda: len(built) == 2 or p.message_is_error, timeout=120000)
@@ -463,5 +626,18 @@ def test_end_to_end_real_server_real_photo_fake_maya(qtbot, fake_maya, models_di
         assert p.last_result["cached"] is True and built[1] == root
         assert [n for n in cmds.ls(assemblies=True) if n.startswith("img2maya_")] == [root]
         assert len([n for n in fake_maya.nodes.values() if n.type == "imagePlane"]) == 1
+
+        _type(p.fov_edit, "50")  # a typed field of view: regenerate, the camera follows, no network
+        p.ignore_exif_check.setChecked(True)
+        qtbot.waitUntil(lambda: len(built) == 3 or p.message_is_error, timeout=120000)
+        assert not p.message_is_error, p.message
+        sent = p.sent[-1]
+        assert sent["type"] == "regenerate" and sent["fov_deg"] == 50.0 and sent["options"] == {"ignore_exif": True}
+        assert p.last_result["cached"] is True
+        camera = p.last_result["scene"]["camera"]
+        assert camera["focal_source"] == "user" and camera["fov_horizontal_deg"] == pytest.approx(50.0, abs=0.01)
+        assert fake_maya.nodes[cam + "Shape"].attrs["focalLength"] == pytest.approx(
+            36.0 / (2 * math.tan(math.radians(25.0))), abs=0.01)
+        assert "FOV 50.0 deg, 38.6 mm (typed)" in p.camera_label.text()
     finally:
         p.shutdown_server()

@@ -45,6 +45,23 @@ def test_json_store_round_trip_and_defaults(tmp_path: Path) -> None:
     assert again.python is None
 
 
+def test_camera_values_round_trip_and_bad_stored_values(tmp_path: Path) -> None:
+    path = tmp_path / "s.json"
+    s = Settings(JsonStore(str(path)))
+    assert (s.fov_deg, s.focal_mm, s.camera_height_m, s.ignore_exif) == (None, None, None, False)
+    s.fov_deg, s.focal_mm, s.camera_height_m, s.ignore_exif = 72.5, None, 1.4, True
+    again = Settings(JsonStore(str(path)))
+    assert (again.fov_deg, again.focal_mm, again.camera_height_m, again.ignore_exif) == (72.5, None, 1.4, True)
+    s.fov_deg = None
+    assert again.fov_deg is None
+    for bad in ("60", True, -3, 0, [1], {"a": 1}):  # a hand-edited file: read as automatic
+        path.write_text(json.dumps({"fov_deg": bad, "focal_mm": bad, "camera_height_m": bad, "ignore_exif": bad}))
+        assert (again.fov_deg, again.focal_mm, again.camera_height_m) == (None, None, None)
+        assert again.ignore_exif is (bad is True)
+    path.write_text('{"fov_deg": NaN, "camera_height_m": Infinity}')  # Python's json reads these
+    assert (again.fov_deg, again.camera_height_m) == (None, None)
+
+
 def test_recent_files_keep_ten_most_recent_first_without_duplicates(tmp_path: Path) -> None:
     s = Settings(JsonStore(str(tmp_path / "s.json")))
     for i in range(12):
@@ -91,6 +108,10 @@ def test_option_vars_inside_maya(fake_maya) -> None:
     assert again.recursion == 4 and again.python == "C:/Python311/python.exe"
     assert again.recent_files == [os.path.abspath("/photos/a.jpg")]
     assert again.depth_model == "none" and again.seg_model is None
+    s.camera_height_m, s.ignore_exif, s.focal_mm = 1.4, True, 50
+    assert fake_maya.option_vars["img2maya_camera_height_m"] == "1.4"
+    assert fake_maya.option_vars["img2maya_ignore_exif"] == "true"
+    assert (again.camera_height_m, again.ignore_exif, again.focal_mm, again.fov_deg) == (1.4, True, 50.0, None)
 
 
 def test_default_store_without_maya_is_the_json_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -224,6 +224,19 @@ assert not image.isNull() and image.width() > 100 and image.height() > 100
 body = dock.panel
 assert body.build_button.text() and body.recursion_slider.maximum() == 5
 report["widgets"] = len(body.findChildren(qt.QtWidgets.QWidget))
+# the camera estimate over the photo thumbnail (QImageReader, QPainter) on this binding
+photo = os.path.join(os.environ["HOME"], "photo.png")
+canvas = qt.QtGui.QImage(320, 240, qt.QtGui.QImage.Format.Format_RGB32)
+canvas.fill(qt.QtGui.QColor("#404040"))
+assert canvas.save(photo)
+assert body.set_photo(photo)
+plain = body.photo_thumb.pixmap().toImage()
+body.show_camera(json.load(open(scene_path)))
+assert body.camera_overlay is not None and body.camera_overlay.horizon is not None
+assert body.camera_label.text().startswith("FOV 60.0 deg, 31.2 mm"), body.camera_label.text()
+assert body.photo_thumb.pixmap().toImage() != plain
+body.fov_edit.setText("200")
+assert not body.build() and body.message_is_error and "field of view" in body.message
 report["size"] = [image.width(), image.height()]
 panel.close()
 

@@ -74,6 +74,8 @@ Z_MAX_M = 1000.0
 NEAR_FACTOR = 0.25  # clamp: at least NEAR_FACTOR x the nearest ground depth ...
 FAR_FACTOR = 4.0  # ... and at most FAR_FACTOR x the farthest (p99.5) calibrated ground depth
 GROUND_Z_MAX_M = 1e6  # ground pixels themselves are only clamped here
+MIN_HEIGHT_OBJECTS = 3  # the camera height from objects of known height needs at least this many ...
+HEIGHT_RANGE_M = (0.3, 100.0)  # ... and is clamped to this range
 
 
 @dataclass(frozen=True)
@@ -263,12 +265,21 @@ def _polish(family: str, u: np.ndarray, v: np.ndarray, d: np.ndarray, focal: flo
 def fit_ground_calibration(u: np.ndarray, v: np.ndarray, d: np.ndarray, focal: float, cx: float, cy: float,
                            height: float, trunc: float, families: tuple[str, ...] = FAMILIES,
                            horizon_prior: float = 0.0,
-                           prior_weight: float = PITCH_PRIOR) -> tuple[str, float, float, float, float, float, dict[str, float]]:
+                           prior_weight: float = PITCH_PRIOR, horizon: tuple[float, float] | None = None
+                           ) -> tuple[str, float, float, float, float, float, dict[str, float]]:
     """Grid search of the horizon (pitch, roll) and the map of each family over ground samples.
+
+    `horizon` (h, s): the horizon is known (the photo's vanishing points): only the maps are fitted.
 
     `horizon_prior`: the expected horizon offset from cy (pixels), 0 for a level camera; `prior_weight`
     how strongly it pulls (PITCH_PRIOR for a level-camera guess, more when objects of known height gave it).
     Returns (family, horizon, slope, a, b, cost, best cost per family) for the best family."""
+    if horizon is not None:
+        known = {fam: _search(fam, u, v, d, focal, cx, cy, height, trunc, np.array([horizon[0]]),
+                              np.array([horizon[1]]), horizon[0], 0.0) for fam in families}
+        fam = min(known, key=lambda f: known[f][0])
+        c, h, s, a, b = known[fam]
+        return fam, h, s, a, b, c, {f: known[f][0] for f in known}
     vmax = float(np.percentile(v, 2.0)) + 0.5 - cy  # the horizon lies above (nearly) all ground pixels
     h_lo = -focal * math.tan(math.radians(PITCH_RANGE_DEG))
     h_hi = min(focal * math.tan(math.radians(PITCH_RANGE_DEG)), vmax - 1.0)
@@ -330,7 +341,8 @@ def _ground_samples(depth: np.ndarray, ground: np.ndarray) -> str | tuple[Any, .
 
 def calibrate(depth: np.ndarray, ground: np.ndarray, focal: float, cx: float, cy: float, height: float,
               families: tuple[str, ...] = FAMILIES, horizon_prior: float = 0.0,
-              prior_weight: float = PITCH_PRIOR, memo: dict[str, Any] | None = None) -> tuple[DepthCalibration | None, str]:
+              prior_weight: float = PITCH_PRIOR, memo: dict[str, Any] | None = None,
+              horizon: tuple[float, float] | None = None) -> tuple[DepthCalibration | None, str]:
     """Fit the ground calibration of a relative depth map (larger = farther, NaN = no depth).
 
     `ground` is a boolean mask of ground-role pixels; `horizon_prior` the expected horizon row offset
@@ -345,7 +357,7 @@ def calibrate(depth: np.ndarray, ground: np.ndarray, focal: float, cx: float, cy
         return None, memo["ground"]
     n, uu, vv, dg, trunc, u, v, dd = memo["ground"]
     fam, h, s, a, b, cost, costs = fit_ground_calibration(u, v, dd, focal, cx, cy, height, trunc, families,
-                                                                horizon_prior, prior_weight)
+                                                          horizon_prior, prior_weight, horizon)
     if not np.isfinite(cost):
         return None, "no increasing map fits the ground"
     # statistics on all ground pixels (not just the samples)
@@ -393,17 +405,18 @@ def horizon_from_objects(labels: np.ndarray, heights: dict[int, float], camera_h
     ground is P H / S rows below the horizon (level camera; H = camera height), whatever the focal
     length. One estimate per connected segment not cut by the image border (continuous row
     coordinates: the top edge of the image is 0)."""
-    return np.asarray([y1 - camera_height * (y1 - y0) / size for y0, y1, size in _standing_segments(labels, heights, min_px)],
+    return np.asarray([y1 - camera_height * (y1 - y0) / size for y0, y1, size, _ in _standing_segments(labels, heights, min_px)],
                       dtype=np.float64)
 
 
-def _standing_segments(labels: np.ndarray, heights: dict[int, float], min_px: int = 64) -> list[tuple[int, int, float]]:
-    """(top row, bottom row, real height) of each segment horizon_from_objects uses (it does not
-    depend on the camera height)."""
+def _standing_segments(labels: np.ndarray, heights: dict[int, float],
+                       min_px: int = 64) -> list[tuple[int, int, float, float]]:
+    """(top row, bottom row, real height, centre column) of each segment horizon_from_objects uses (it
+    does not depend on the camera height)."""
     from scipy import ndimage
 
     lab = np.asarray(labels)
-    out: list[tuple[int, int, float]] = []
+    out: list[tuple[int, int, float, float]] = []
     for cid, size in heights.items():
         m = lab == cid
         if size <= 0 or not m.any():
@@ -416,12 +429,31 @@ def _standing_segments(labels: np.ndarray, heights: dict[int, float], min_px: in
             y0, y1 = sl[0].start, sl[0].stop
             if y0 <= 0 or y1 >= lab.shape[0] or y1 - y0 < 12 or sl[1].start <= 0 or sl[1].stop >= lab.shape[1]:
                 continue
-            out.append((y0, y1, size))
+            out.append((y0, y1, size, (sl[1].start + sl[1].stop) / 2.0))
     return out
 
 
+def heights_from_horizon(segments: list[tuple[int, int, float, float]], horizon: tuple[float, float], cx: float,
+                         cy: float) -> tuple[list[float], list[int]]:
+    """Camera heights implied by standing objects of known height under a known horizon, with each
+    object's pixel height: an object of real height S spanning rows y0..y1 whose feet are
+    D = y1 - (cy + h + s (x - cx)) rows below the horizon stands where the camera is S D / (y1 - y0)
+    above the ground (rows measured from the horizon at the object's column). A far object also
+    measures the ground's slope and its own pixel rounding: the caller weighs by pixel height."""
+    h, s = horizon
+    out, tall = [], []
+    for y0, y1, size, xc in segments:
+        below = y1 - (cy + h + s * (xc - cx))
+        if below > 0 and y1 > y0:
+            out.append(size * below / (y1 - y0))
+            tall.append(int(y1 - y0))
+    return out, tall
+
+
 def calibrate_depth_map(depth: np.ndarray, labels: np.ndarray, specs: list[Any], focal: float, cx: float,
-                        cy: float, height: float, memo: dict[str, Any] | None = None) -> tuple[np.ndarray, DepthCalibration | None, str]:
+                        cy: float, height: float, memo: dict[str, Any] | None = None,
+                        up: tuple[float, float, float] | None = None,
+                        estimate_height: bool = False) -> tuple[np.ndarray, DepthCalibration | None, str]:
     """The engine's entry point: (depth to use, calibration or None, one-line warning).
 
     `labels` are class ids (< 0: none) and `specs` the shapes-table entry of each id (``role``, ``ref``,
@@ -430,7 +462,10 @@ def calibrate_depth_map(depth: np.ndarray, labels: np.ndarray, specs: list[Any],
     comes back unchanged and the warning says why, so the caller keeps its single-scale behaviour.
     `memo`: a dict the caller keeps across calls with the SAME depth, labels and specs (another camera
     height): what does not depend on the height (the ground mask and samples, the standing segments)
-    is computed once.
+    is computed once. `up`: the camera-frame up vector the photo's vanishing points give: the horizon
+    is then known and only the map is fitted; with `estimate_height` the camera height comes from the
+    standing objects of known height under that horizon (heights_from_horizon), `height` being only the
+    fallback when fewer than MIN_HEIGHT_OBJECTS are seen.
     """
     memo = {} if memo is None else memo
     if "ground_mask" not in memo:
@@ -440,17 +475,30 @@ def calibrate_depth_map(depth: np.ndarray, labels: np.ndarray, specs: list[Any],
         refs = {i: float(sp.size[1]) for i, sp in enumerate(specs) if sp.ref and sp.standing is True}
         memo["segments"] = _standing_segments(lab, refs) if refs else None
     ground, segments = memo["ground_mask"], memo["segments"]
-    rows = np.asarray([y1 - height * (y1 - y0) / size for y0, y1, size in segments],
+    rows = np.asarray([y1 - height * (y1 - y0) / size for y0, y1, size, _ in segments],
                       dtype=np.float64) if segments is not None else np.zeros(0)
     prior = float(np.median(rows)) - cy if len(rows) else 0.0
     weight = OBJECT_PITCH_PRIOR[min(len(rows), len(OBJECT_PITCH_PRIOR) - 1)]
+    horizon = None
+    height_note = f"camera height {height:.2f} m assumed"
+    if up is not None and up[1] > 1e-6:  # up = n_y (s, 1, -h / f)
+        horizon = (-focal * up[2] / up[1], up[0] / up[1])
+        if estimate_height and segments:
+            heights, tall = heights_from_horizon(segments, horizon, cx, cy)
+            if len(heights) >= MIN_HEIGHT_OBJECTS:  # nearer (taller) objects measure it better: weighted median
+                order = np.argsort(heights)
+                cum = np.cumsum(np.asarray(tall)[order])
+                mid = float(np.asarray(heights)[order][np.searchsorted(cum, cum[-1] / 2.0)])
+                height = float(np.clip(mid, HEIGHT_RANGE_M[0], HEIGHT_RANGE_M[1]))
+                height_note = f"camera height {height:.2f} m from {len(heights)} object(s) of known height"
     cal, why = calibrate(depth, ground, focal, cx, cy, height, horizon_prior=prior, prior_weight=weight,
-                         memo=memo.setdefault("calibrate", {}))
+                         memo=memo.setdefault("calibrate", {}), horizon=horizon)
     if cal is None:
         return depth, None, f"relative depth not calibrated on the ground ({why}): one scale factor used instead"
     z = cal.map(depth, ground).astype(np.float32)
-    src = f"horizon prior from {len(rows)} object(s) of known height" if len(rows) else "level-camera horizon prior"
+    src = ("horizon from the vanishing points" if horizon is not None else
+           f"horizon prior from {len(rows)} object(s) of known height" if len(rows) else "level-camera horizon prior")
     note = (f"relative depth calibrated on the ground ({cal.family} map, {src}, pitch {cal.pitch_deg:.1f} deg, "
-            f"roll {cal.roll_deg:.1f} deg, {100 * cal.inlier_ratio:.0f} % of ground pixels fit, camera height "
-            f"{height:.2f} m assumed): ground depth {cal.ground_z[0]:.1f}..{cal.ground_z[1]:.1f} m")
+            f"roll {cal.roll_deg:.1f} deg, {100 * cal.inlier_ratio:.0f} % of ground pixels fit, {height_note}): "
+            f"ground depth {cal.ground_z[0]:.1f}..{cal.ground_z[1]:.1f} m")
     return z, cal, note

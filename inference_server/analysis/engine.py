@@ -18,7 +18,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -27,7 +27,7 @@ from ..errors import UserError
 from . import placement
 from . import recursion as rec
 from .boxes import Box, box_intersection, cover_bbox, fit_box, percentiles
-from .camera import Intrinsics, backproject, matrix_to_euler_xyz, maya_film, pixel_rays
+from .camera import Intrinsics, backproject, euler_xyz_to_matrix, matrix_to_euler_xyz, maya_film, pixel_rays
 from .color import COLOR_STATS, linear_to_srgb
 from .depth_calib import DepthCalibration, calibrate_depth_map
 from .ground import PlaneFit, Pose, angles_from_normal, fit_plane, pose_from_angles
@@ -57,7 +57,14 @@ NOISY_DEPTH = 0.005  # relative per-pixel depth noise above which the depth is m
 _NAME_RE = re.compile(r"[^a-z0-9]+")
 _MISSING = object()
 
+if TYPE_CHECKING:
+    from ..calib import CameraEstimate
+
 Progress = Callable[[str, float], None]
+MANHATTAN_ROLES = ("building", "wall", "vehicle")  # turned to the scene's axes where their own edges agree
+MANHATTAN_EDGES = 0.5  # ... i.e. their horizontal edges on the scene's axes add up to this x their width
+SNAP_ONLY_ROLES = ("vehicle",)  # ... and, for these, their own fitted yaw is within SNAP_DEG of that axis
+SNAP_DEG = 15.0
 
 
 @dataclass
@@ -69,6 +76,9 @@ class SceneOptions:
     camera_height_m: float = 1.6  # prior for relative depth
     shapes_table: str | None = None  # path of a user shapes JSON, else the shipped default
     max_pixels: int = MAX_GRID_PIXELS  # analysis grid size cap (0 = analyse every pixel)
+    ignore_exif: bool = False  # a cropped or scanned photo's EXIF focal length lies
+    estimate_camera: bool = True  # focal, pitch, roll and the scene's axes from the photo's lines (calib/)
+    camera_height_from_objects: bool = True  # with the lines' horizon: the height from people, cars, doors
 
 
 def _check_options(o: SceneOptions) -> None:
@@ -288,12 +298,12 @@ class SceneEngine:
     def __init__(self, rgb: np.ndarray, labels: np.ndarray, label_names: list[str], depth: np.ndarray | None,
                  intr: Intrinsics, options: SceneOptions, *, source: dict, confidence: np.ndarray | None,
                  full_size: tuple[int, int] | None, progress: Progress | None, resegment: rec.Resegment | None,
-                 stages: dict[Any, Any] | None = None):
+                 stages: dict[Any, Any] | None = None, camera: CameraEstimate | None = None):
         _check_options(options)
         # Option-independent stage results, shared by engines built from the SAME inputs (photo,
         # labels, depth and confidence arrays, names, camera, size) with other options: a server's regenerate with
         # new options reuses what the change does not touch (_stage). Arrays are checked by identity.
-        inputs = (rgb, labels, label_names, depth, confidence, intr, full_size)
+        inputs = (rgb, labels, label_names, depth, confidence, intr, full_size, camera)
         if stages is None or len(stages.get("inputs", ())) != len(inputs) or not all(
                 a is b or (not isinstance(a, np.ndarray) and not isinstance(b, np.ndarray) and a == b)
                 for a, b in zip(stages["inputs"], inputs, strict=True)):
@@ -334,6 +344,9 @@ class SceneEngine:
         if self.gs != 1.0:
             intr = intr.scaled(self.gs, width=w, height=h)
         self.intr = intr
+        # the photo's vanishing points (calib/): pitch and roll when trusted, the scene's axes (world yaw)
+        self.camera = camera if camera is not None and camera.found and camera.up is not None else None
+        self.camera_record = camera
         self.px_scale = (self.w0 * self.h0) / max(w * h, 1)  # analysed pixels per grid pixel
         self.full_size = (int(full_size[0]), int(full_size[1])) if full_size else (self.w0, self.h0)
         self.source = dict(source)
@@ -343,7 +356,10 @@ class SceneEngine:
         self.specs = [self.table.lookup(n) for n in self.names]
         self.min_area = (max(1, round(options.min_area_px / self.px_scale)) if options.min_area_px
                          else auto_min_area(h, w))
-        self.warnings: list[str] = []
+        self.warnings: list[str] = list(camera.warnings) if camera is not None else []
+        if camera is not None and camera.found and camera.focal_px is None and intr.source == "default":
+            self.warnings.append("camera: the photo's lines do not determine the focal length: the default "
+                                 f"{intr.hfov_deg:.0f} degree field of view kept (--fov-deg or --focal-px to set it)")
         self.namer = _Namer()
         self._fits: dict[int, tuple[Box, str, bool]] = {}  # single-instance fits made while merging
         self._root_args: tuple[Any, ...] | None = None  # set by _object: what its children need
@@ -399,13 +415,13 @@ class SceneEngine:
                 "colors", (ikey, cstat), lambda: instance_colors(self.groups, self.rgb, cstat)))
         self.progress("ground", 0.45)
         plane, scale = self._ground_and_scale()
-        pose = self._pose(plane)
+        pose, self._orientation = self._pose(plane)
         # grid pixel x <-> analysed pixel x / gs <-> full-resolution pixel x / gs * full_w / w0
         self.ctx = _Ctx(intr=self.intr, pose=pose, sx=self.full_size[0] / (self.w0 * self.gs),
                         sy=self.full_size[1] / (self.h0 * self.gs),
                         color_stat=self.options.color_stat, min_area=self.min_area, has_ground=plane is not None)
         self.progress("objects", 0.55)
-        self._plane, self._pose = plane, pose
+        self._plane, self._cam_pose = plane, pose
         self._warnings0 = list(self.warnings)  # the scene's warnings before any object's
         self._tops: list[_Node] = []
         self._sky_members: list[int] = []
@@ -437,7 +453,8 @@ class SceneEngine:
             memo = self._stage("calib-memo", (self._grid_key, self.options.shapes_table), dict)
             depth, calib, note = calibrate_depth_map(depth, self.labels, self.specs, self.intr.focal_px,
                                                      self.intr.cx, self.intr.cy, self.options.camera_height_m,
-                                                     memo=memo)
+                                                     memo=memo, up=self.camera.up if self.camera else None,
+                                                     estimate_height=self.options.camera_height_from_objects)
             notes.append(note)
         noise = None
         if depth is not given:  # calibrated: the noise of the depth as given is the same for every camera height
@@ -500,7 +517,7 @@ class SceneEngine:
         for i in self._sky_members:
             objects.append(self._sky(i, self.specs[int(self.inst_label[i])], self._far))
         self.progress("scene", 0.95)
-        scene = self._scene(objects, self._plane, self.scale, self._pose, self._far)
+        scene = self._scene(objects, self._plane, self.scale, self._cam_pose, self._far)
         self.progress("done", 1.0)
         return scene
 
@@ -584,17 +601,64 @@ class SceneEngine:
         self.warnings.append("no ground and no object of known size: relative depth left unscaled (units arbitrary)")
         return 1.0
 
-    def _pose(self, plane: PlaneFit | None) -> Pose:
+    def _pose(self, plane: PlaneFit | None) -> tuple[Pose, str]:
+        """(pose, where its pitch and roll came from): the vanishing points when trusted (a plane
+        measured in metric depth wins), else the ground plane, else objects of known height, else
+        level; the world turned to the scene's axes when the vanishing points give them."""
+        measured = plane is not None and self.calib is None and self.options.depth_kind == "metric"
+        if self.camera is not None and self.camera.up is not None and not measured:
+            pitch, roll = angles_from_normal(np.asarray(self.camera.up))
+            if plane is not None:
+                return self._aligned(pose_from_angles(pitch, roll, plane.d)), "vanishing-points"
+            h = self._height_from_objects() or self.options.camera_height_m
+            self.warnings.append(f"no ground plane found: camera at {h:.2f} m, pitch {pitch:.1f} deg and roll "
+                                 f"{roll:.1f} deg from the vanishing points")
+            return self._aligned(pose_from_angles(pitch, roll, h)), "vanishing-points"
         if plane is not None:
             pitch, roll = angles_from_normal(plane.normal)
-            return pose_from_angles(pitch, roll, plane.d)
+            return self._aligned(pose_from_angles(pitch, roll, plane.d)), "ground"
         h = self._height_from_objects() or self.options.camera_height_m
         pitch = self._pitch_from_priors(h) if self.depth is None else None
         if pitch is None:
             self.warnings.append(f"no ground plane found: camera assumed level at {h:.2f} m")
-            return pose_from_angles(0.0, 0.0, h)
+            return self._aligned(pose_from_angles(0.0, 0.0, h)), "level"
         self.warnings.append(f"no ground plane found: camera at {h:.2f} m, pitch {pitch:.1f} deg from objects of known height")
-        return pose_from_angles(pitch, 0.0, h)
+        return self._aligned(pose_from_angles(pitch, 0.0, h)), "objects"
+
+    def _aligned(self, pose: Pose) -> Pose:
+        """The world turned about +Y so the scene's first horizontal axis runs along world X or Z (a
+        street along an axis, as a layout artist sets it up); unchanged without vanishing points."""
+        if self.camera is None or not self.camera.horizontals:
+            return pose
+        a = pose.R @ np.asarray(self.camera.horizontals[0])
+        alpha = math.degrees(math.atan2(-a[2], a[0]))  # Ry(alpha) turns +X onto the axis
+        psi = -(((alpha + 45.0) % 90.0) - 45.0)
+        if abs(psi) < 1e-9:
+            return pose
+        return Pose(R=euler_xyz_to_matrix(0.0, psi, 0.0) @ pose.R, T=pose.T)
+
+    def _manhattan_yaw(self, bbox: np.ndarray, spec: ShapeSpec, k: int) -> float | None:
+        """The yaw of the scene axis along which the object's own horizontal edges run (buildings,
+        walls, fences, vehicles), or None (fit the yaw freely) where they are too few."""
+        cam = self.camera
+        if cam is None or not cam.edges or spec.role not in MANHATTAN_ROLES or len(cam.horizontals) < 2:
+            return None
+        e = np.asarray(cam.edges, dtype=np.float64)
+        gs = self.gs
+        gx, gy = e[:, 0] * gs, e[:, 1] * gs
+        x0, y0, x1, y1 = (float(b) for b in bbox)
+        inside = (gx >= x0) & (gx <= x1) & (gy >= y0) & (gy <= y1) & (e[:, 3] != 1) & (e[:, 3] >= 0)
+        if not inside.any():
+            return None
+        rows = np.clip(gy[inside].astype(int), 0, self.h - 1)
+        cols = np.clip(gx[inside].astype(int), 0, self.w - 1)
+        mine = self.labels[rows, cols] == k
+        axis, length = e[inside][mine, 3].astype(int), e[inside][mine, 2]
+        if len(axis) < 2 or length.sum() < MANHATTAN_EDGES * (x1 - x0) / gs:
+            return None
+        j = 0 if length[axis == 0].sum() >= length[axis == 2].sum() else 1
+        d = self.ctx.pose.R @ np.asarray(cam.horizontals[j])
+        return math.degrees(math.atan2(-d[2], d[0]))
 
     def _pitch_from_priors(self, h: float) -> float | None:
         """No depth: the pitch that puts the feet of trusted-height objects (people, cars) on the
@@ -760,14 +824,19 @@ class SceneEngine:
             ay1 = ay1 + int(hit[-1]) + 1 if len(hit) else ay1
         return np.array([ax0, ay0, ax1, ay1], dtype=np.float64) * self.gs
 
-    def _fit(self, pos: np.ndarray, bbox: np.ndarray, spec: ShapeSpec, hidden: bool) -> tuple[Box, str, bool]:
-        """Oriented box of the pixels at `pos` (before covering the segment)."""
+    def _fit(self, pos: np.ndarray, bbox: np.ndarray, spec: ShapeSpec, hidden: bool, k: int) -> tuple[Box, str, bool]:
+        """Oriented box of the pixels at `pos` of class `k` (before covering the segment)."""
         u, v = self.px.u[pos], self.px.v[pos]
         d = self.px.depth[pos] if self.px.depth is not None else None
         interior = self.interior[pos] if self.interior is not None else None
         pts, measured = self._world_points(u, v, d, bbox, spec, interior)
-        box, source = fit_box(pts, spec, self.ctx.pose.position, bottom_hidden=hidden, sharp=self.sharp and measured,
-                              depth_sigma=self.depth_sigma if measured else 0.0)
+        yaw = self._manhattan_yaw(bbox, spec, k)
+        fit = dict(bottom_hidden=hidden, sharp=self.sharp and measured, depth_sigma=self.depth_sigma if measured else 0.0)
+        if yaw is not None and spec.role in SNAP_ONLY_ROLES:  # a car may stand at an angle: only when close
+            box, source = fit_box(pts, spec, self.ctx.pose.position, **fit)  # type: ignore[arg-type]
+            if abs((box.yaw - yaw + 45.0) % 90.0 - 45.0) > SNAP_DEG:
+                return box, source, measured
+        box, source = fit_box(pts, spec, self.ctx.pose.position, yaw=yaw, **fit)  # type: ignore[arg-type]
         return box, source, measured
 
     def _merge_groups(self) -> list[list[int]]:
@@ -797,7 +866,7 @@ class SceneEngine:
                 for i in idx:
                     pos, bbox, _, _ = self._members([i])
                     hidden = bool(self.hidden_bottom[i]) if self.hidden_bottom is not None else False
-                    self._fits[i] = self._fit(pos, bbox, self.specs[k], hidden)  # reused by _object
+                    self._fits[i] = self._fit(pos, bbox, self.specs[k], hidden, k)  # reused by _object
                     boxes[i] = self._fits[i][0]
                 for x in range(len(idx)):
                     for y in range(x + 1, len(idx)):
@@ -852,7 +921,7 @@ class SceneEngine:
         if len(members) == 1 and members[0] in self._fits:  # fitted already by _merge_groups
             box, source, measured = self._fits[members[0]]
         else:
-            box, source, measured = self._fit(pos, bbox, spec, hidden)
+            box, source, measured = self._fit(pos, bbox, spec, hidden, k)
         if measured and self.options.depth_kind != "metric" and placement.ENABLED:  # network depth (placement.py)
             box, source, rec_ = placement.place(
                 box, source, spec, bbox, placement.foot_column(u, v, float(bbox[1]), float(bbox[3])), float(dstats[2]),
@@ -1057,12 +1126,20 @@ class SceneEngine:
             "principal_px": _r((full_intr.cx, full_intr.cy)), "width": full_w, "height": full_h,
             "focal_source": self.intr.source, "fov_horizontal_deg": _r(full_intr.hfov_deg),
             "near_clip_m": NEAR_CLIP_M, "far_clip_m": _r(2.0 * far, 2),
+            "orientation_source": self._orientation,
         }
+        if self.camera_record is not None:
+            camera["calibration"] = self.camera_record.record(sx0)
         pitch, roll = rx, rz
+        if abs(ry) > 1e-9:  # a turned world: pitch and roll against gravity, not Euler angles
+            pitch, roll = angles_from_normal(pose.R.T @ np.array([0.0, 1.0, 0.0]))
         if plane is not None:
             ground = {"found": True, "method": "ransac", "camera_height_m": _r(plane.d), "pitch_deg": _r(pitch),
                       "roll_deg": _r(roll), "inlier_ratio": _r(plane.inlier_ratio, 4),
                       "plane_camera": _r([*plane.normal, plane.d]), "scale": _r(scale)}
+        elif self._orientation == "vanishing-points":
+            ground = {"found": False, "method": "vanishing-points", "camera_height_m": _r(pose.T[1]),
+                      "pitch_deg": _r(pitch), "roll_deg": _r(roll), "scale": _r(scale)}
         else:
             ground = {"found": False, "method": "prior", "camera_height_m": _r(pose.T[1]), "pitch_deg": 0.0,
                       "roll_deg": 0.0, "scale": _r(scale)}

@@ -18,6 +18,8 @@ from typing import Any
 
 from maya import cmds
 
+from .camera_input import CameraRequest, camera_request
+
 MENU_NAME = "img2mayaMainMenu"
 _PENDING: dict[str, dict[str, Any]] = {}
 _RESULTS: dict[str, str] = {}
@@ -26,9 +28,11 @@ _CLIENT: Any = None  # one warm ServerClient for the session (models stay loaded
 
 
 def analyze_photo(photo: str, recursion: int = 0, python: str | None = None,
-                  on_progress: Callable[[str, float], Any] | None = None) -> dict[str, Any]:
+                  on_progress: Callable[[str, float], Any] | None = None,
+                  camera: CameraRequest | None = None) -> dict[str, Any]:
     """Run the inference server synchronously (blocking: batch sessions and the command) and return
-    its scene@1 dict. The server process is started once and kept."""
+    its scene@1 dict. The server process is started once and kept. `camera`: typed camera values
+    (None: all automatic)."""
     global _CLIENT
     from . import client, protocol
 
@@ -41,7 +45,9 @@ def analyze_photo(photo: str, recursion: int = 0, python: str | None = None,
                                    "set IMG2MAYA_PYTHON or pass -python")
             exe = found[0]
         _CLIENT = client.ServerClient(exe)
-    result = _CLIENT.analyze(os.path.abspath(photo), recursion=recursion, on_progress=on_progress)
+    camera = camera if camera is not None else CameraRequest()
+    result = _CLIENT.analyze(os.path.abspath(photo), recursion=recursion, options=camera.options(),
+                             on_progress=on_progress, **camera.fields())
     scene = result.get("scene")
     if not isinstance(scene, dict):
         raise RuntimeError("img2maya: the server returned no scene")
@@ -49,15 +55,27 @@ def analyze_photo(photo: str, recursion: int = 0, python: str | None = None,
 
 
 def prepare(image: str | None = None, scene: str | None = None, recursion: int = 0, rebuild: bool = True,
-            root: str | None = None, python: str | None = None) -> str:
+            root: str | None = None, python: str | None = None, field_of_view: float | None = None,
+            focal_length: float | None = None, camera_height: float | None = None,
+            ignore_exif: bool = False, look: str | None = None) -> str:
     """Validate the command's flags and do the slow, non-undoable part (analysis of a photo) now;
-    returns the token for `execute_pending`."""
+    returns the token for `execute_pending`. The camera flags (field of view in degrees or focal length
+    in mm on the 35 mm film back, camera height in m, ignore EXIF) apply to -image only."""
     from . import api
 
     if bool(image) == bool(scene):
         raise ValueError("img2maya: give exactly one of -image (a photo) or -scene (a scene JSON file)")
     if not 0 <= recursion <= 5:
         raise ValueError("img2maya: -recursion must be between 0 and 5")
+    if look is not None and look not in ("color", "projection"):
+        raise ValueError(f"img2maya: -look must be color or projection, got {look!r}")
+    try:
+        camera = camera_request(field_of_view, focal_length, camera_height, ignore_exif)
+    except ValueError as exc:
+        raise ValueError(f"img2maya: {exc}") from None
+    if scene and camera != CameraRequest():
+        raise ValueError("img2maya: -fieldOfView, -focalLength, -cameraHeight and -ignoreExif apply to -image "
+                         "only (a scene file's camera is already decided)")
     if scene:
         data: Mapping[str, Any] = api.load_scene(scene)
         photo = None
@@ -65,10 +83,11 @@ def prepare(image: str | None = None, scene: str | None = None, recursion: int =
         assert image is not None
         if not os.path.isfile(image):
             raise ValueError(f"img2maya: photo not found: {image}")
-        data = analyze_photo(image, recursion=recursion, python=python, on_progress=_print_progress)
+        data = analyze_photo(image, recursion=recursion, python=python, on_progress=_print_progress,
+                             camera=camera)
         photo = os.path.abspath(image)
     token = f"t{next(_TOKENS)}"
-    _PENDING[token] = {"scene": data, "replace": rebuild, "root": root, "image": photo}
+    _PENDING[token] = {"scene": data, "replace": rebuild, "root": root, "image": photo, "look": look}
     return token
 
 
@@ -82,7 +101,8 @@ def execute_pending(token: str) -> str:
     from . import builder
 
     job = _PENDING[token]
-    root = builder.build(job["scene"], root_name=job["root"], replace=job["replace"], image_path=job["image"])
+    root = builder.build(job["scene"], root_name=job["root"], replace=job["replace"], image_path=job["image"],
+                         look=job.get("look"))
     _RESULTS[token] = root
     return root
 

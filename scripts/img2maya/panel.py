@@ -11,6 +11,10 @@ Two layers:
   after a Maya restart (checksPlugins: only once img2maya's plug-in is loaded). Without the mixin it
   is a tool window parented to Maya's main window (OpenMayaUI.MQtUtil). One instance only.
 
+The camera: after a build the photo thumbnail shows the engine's estimate (horizon and vanishing
+directions, `img2maya.camera_overlay`) with a line of text; a typed field of view / focal length /
+camera height / Ignore EXIF (checked by `img2maya.camera_input`) sends a `regenerate` (no network runs).
+
 Qt only through `img2maya.qt`: the Qt.py shipped in img2maya/vendor over Maya's PySide2 (2022-2024) or
 PySide6 (2025+); without a usable Qt, importing this module raises img2maya.QtUnavailable (one line).
 Python 3.7+.
@@ -26,7 +30,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from . import protocol
+from . import camera_input, camera_overlay, protocol
 from .qt import QtCompat, QtCore, QtGui, QtWidgets  # typed Any: written against what PySide2 and 6 share
 from .settings import MAX_RECURSION, Settings
 
@@ -43,6 +47,10 @@ THUMB_SIZE = 150
 REGENERATE_DELAY_MS = 300  # slider debounce
 CANCEL_TIMEOUT_MS = 2000  # a server that does not answer a cancel within this is killed
 ERROR_STYLE = "color: #e04040;"
+# the camera overlay on the photo thumbnail: horizon, then the vanishing directions
+HORIZON_COLOR = "#ffd23c"
+VANISHING_COLORS = {"vertical": "#3cdc5a", "horizontal 1": "#ff5a50", "horizontal 2": "#50a0ff"}
+AUTO_TEXT = "auto"
 
 
 def is_image(path: str) -> bool:
@@ -208,10 +216,13 @@ class ServerProcess(QtCore.QObject):
 
 # ============================================================================ the panel widget
 
-def _default_build(scene: Mapping[str, Any], photo: str | None) -> str:
+def _default_build(scene: Mapping[str, Any], photo: str | None, look: str | None = None) -> str:
     from . import api
 
-    return api.build_scene(scene, image_path=photo)
+    return api.build_scene(scene, image_path=photo, look=look)
+
+
+LOOKS = (("Mean colour", "color"), ("Photo projected", "projection"))  # the Look combo: text, builder look
 
 
 class Img2MayaPanel(QtWidgets.QWidget):
@@ -252,6 +263,10 @@ class Img2MayaPanel(QtWidgets.QWidget):
         self.last_result: dict[str, Any] | None = None
         self.last_root: str | None = None
         self.built_key: tuple[Any, ...] | None = None  # (photo, seg, depth) of the last build
+        self.job_camera: camera_input.CameraRequest | None = None  # the camera values the job was sent
+        self.built_camera: camera_input.CameraRequest | None = None  # ... and those of the last build
+        self.camera_overlay: camera_overlay.Overlay | None = None  # drawn over the photo thumbnail
+        self._photo_pixmap: Any = None  # the photo thumbnail without the overlay
         self.sent: list[dict[str, Any]] = []  # every request sent (tests, debugging)
 
         self._regen_timer = QtCore.QTimer(self)
@@ -301,6 +316,15 @@ class Img2MayaPanel(QtWidgets.QWidget):
         for label in (self.photo_thumb, self.segment_thumb, self.depth_thumb):
             row.addWidget(label)
         outer.addLayout(row)
+        self.camera_label = W.QLabel("")
+        self.camera_label.setObjectName("cameraSummary")
+        self.camera_label.setWordWrap(True)
+        self.camera_label.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.camera_label.setToolTip("The camera of the last build: field of view and focal length (35 mm "
+                                     "film back) with their source, pitch and roll with theirs, and what the "
+                                     "photo's straight lines gave. On the photo: the horizon (yellow), the "
+                                     "vertical vanishing lines (green) and the two horizontal ones (red, blue)")
+        outer.addWidget(self.camera_label)
 
         form = W.QFormLayout()
         slider_row = W.QHBoxLayout()
@@ -321,6 +345,48 @@ class Img2MayaPanel(QtWidgets.QWidget):
         self.depth_combo.activated.connect(self._models_changed)
         form.addRow("Segmentation:", self.seg_combo)
         form.addRow("Depth:", self.depth_combo)
+        self.look_combo = W.QComboBox()
+        for text, look in LOOKS:
+            self.look_combo.addItem(text, look)
+        self.look_combo.setToolTip("Mean colour: each object its colour. Photo projected: the photo projected "
+                                   "through the camera onto the objects. Changing it rebuilds at once, no network.")
+        self.look_combo.activated.connect(self._look_changed)
+        form.addRow("Look:", self.look_combo)
+        cam_row = W.QHBoxLayout()
+        self.fov_edit = W.QLineEdit()
+        self.focal_edit = W.QLineEdit()
+        self.height_edit = W.QLineEdit()
+        for edit, tip in (
+                (self.fov_edit, "Horizontal field of view in degrees, 1..179 (exclusive). Empty: automatic "
+                                "(EXIF, else the photo's vanishing points, else 60 degrees)"),
+                (self.focal_edit, f"Focal length in mm on a 35 mm film back ({camera_input.FILM_BACK_MM:g} mm "
+                                  "horizontal aperture); the same as typing its field of view. Empty: automatic"),
+                (self.height_edit, "Height of the camera above the ground in metres (the scale of relative "
+                                   "depth). Empty: automatic (the engine's estimate, else 1.6 m)")):
+            edit.setPlaceholderText(AUTO_TEXT)
+            edit.setToolTip(tip)
+            edit.setMaximumWidth(70)
+            edit.editingFinished.connect(self._camera_edited)
+        # one of the two: typing a field of view empties the focal length and the other way round
+        self.fov_edit.textEdited.connect(lambda _text: self.focal_edit.clear())
+        self.focal_edit.textEdited.connect(lambda _text: self.fov_edit.clear())
+        cam_row.addWidget(self.fov_edit)
+        cam_row.addWidget(W.QLabel("deg  or"))
+        cam_row.addWidget(self.focal_edit)
+        cam_row.addWidget(W.QLabel("mm"))
+        cam_row.addStretch(1)
+        form.addRow("Field of view:", cam_row)
+        height_row = W.QHBoxLayout()
+        height_row.addWidget(self.height_edit)
+        height_row.addWidget(W.QLabel("m"))
+        self.ignore_exif_check = W.QCheckBox("Ignore EXIF")
+        self.ignore_exif_check.setToolTip("Do not trust the photo's EXIF focal length (a cropped or scanned "
+                                          "photo's EXIF lies): the photo's lines or the default decide")
+        self.ignore_exif_check.toggled.connect(self._camera_edited)
+        height_row.addSpacing(12)
+        height_row.addWidget(self.ignore_exif_check)
+        height_row.addStretch(1)
+        form.addRow("Camera height:", height_row)
         py_row = W.QHBoxLayout()
         self.python_edit = W.QLineEdit()
         self.python_edit.setToolTip("The system Python that runs the inference server (not mayapy)")
@@ -379,6 +445,12 @@ class Img2MayaPanel(QtWidgets.QWidget):
             found = protocol.find_system_python(self.env)
             python = join_python(found[0]) if found else ""
         self.python_edit.setText(python)
+        for edit, value in ((self.fov_edit, self.settings.fov_deg), (self.focal_edit, self.settings.focal_mm),
+                            (self.height_edit, self.settings.camera_height_m)):
+            edit.setText(_number_text(value))
+        self.ignore_exif_check.blockSignals(True)
+        self.ignore_exif_check.setChecked(self.settings.ignore_exif)
+        self.ignore_exif_check.blockSignals(False)
         self._fill_recent()
         self.fill_models(None)
 
@@ -420,6 +492,84 @@ class Img2MayaPanel(QtWidgets.QWidget):
     def _key(self) -> tuple[Any, ...]:
         return (self.photo, self.seg_model(), self.depth_model())
 
+    # ---------------------------------------------------------------- camera
+    def camera_values(self) -> camera_input.CameraRequest:
+        """The typed camera values, checked (CameraInputError: one line)."""
+        return camera_input.camera_request(str(self.fov_edit.text()), str(self.focal_edit.text()),
+                                           str(self.height_edit.text()), self.ignore_exif_check.isChecked())
+
+    def _camera_or_error(self) -> camera_input.CameraRequest | None:
+        """camera_values(), or None after putting its error on the message line."""
+        try:
+            return self.camera_values()
+        except camera_input.CameraInputError as exc:
+            self.show_message(str(exc), error=True)
+            return None
+
+    def _camera_edited(self, *_: Any) -> None:
+        """A camera field was edited (Enter, focus out, the checkbox): checked and remembered; after a
+        build of this photo, a changed value sends a (debounced) regenerate."""
+        camera = self._camera_or_error()
+        if camera is None:
+            self._regen_timer.stop()  # nothing is sent; the last good scene stays
+            return
+        self.settings.fov_deg = camera.fov_deg
+        self.settings.focal_mm = camera.focal_mm
+        self.settings.camera_height_m = camera.camera_height_m
+        self.settings.ignore_exif = camera.ignore_exif
+        if self.message_is_error and self.message.startswith(_CAMERA_ERRORS):
+            self.show_message("")
+        if self.last_result is None or self.built_key != self._key():
+            return
+        if self.job_kind is not None:
+            return  # _on_result compares with what the job was sent
+        if camera != self.built_camera:
+            self._regen_timer.start()
+
+    def _set_photo_thumb(self, path: str | None) -> None:
+        """The photo thumbnail, EXIF orientation applied (the scene's pixels are after it)."""
+        pixmap = QtGui.QPixmap()
+        if path and os.path.isfile(path):
+            reader = QtGui.QImageReader(path)
+            reader.setAutoTransform(True)
+            image = reader.read()
+            if not image.isNull():
+                pixmap = QtGui.QPixmap.fromImage(image).scaled(
+                    self.photo_thumb.size(), QtCore.Qt.AspectRatioMode.KeepAspectRatio,
+                    QtCore.Qt.TransformationMode.SmoothTransformation)
+        self._photo_pixmap = None if pixmap.isNull() else pixmap
+        if pixmap.isNull():
+            self.photo_thumb.setPixmap(QtGui.QPixmap())
+            self.photo_thumb.setText(str(self.photo_thumb.toolTip()))
+        else:
+            self.photo_thumb.setPixmap(pixmap)
+
+    def show_camera(self, scene: Mapping[str, Any]) -> None:
+        """The camera line and, over the photo thumbnail, the horizon and the vanishing directions."""
+        self.camera_label.setText(camera_overlay.describe(scene))
+        geo = camera_overlay.overlay(scene)
+        self.camera_overlay = geo
+        base = self._photo_pixmap
+        if base is None:
+            return
+        pixmap = QtGui.QPixmap(base)  # a copy: the plain thumbnail is kept for the next scene
+        if geo is not None:
+            sx, sy = pixmap.width() / geo.width, pixmap.height() / geo.height
+            painter = QtGui.QPainter(pixmap)
+            try:
+                painter.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing, True)
+                for item in reversed(geo.vanishing):  # the vertical on top
+                    painter.setPen(QtGui.QPen(QtGui.QColor(VANISHING_COLORS.get(item.name, "#ffffff")), 1))
+                    for (u0, v0), (u1, v1) in item.lines:
+                        painter.drawLine(QtCore.QLineF(u0 * sx, v0 * sy, u1 * sx, v1 * sy))
+                if geo.horizon is not None:
+                    painter.setPen(QtGui.QPen(QtGui.QColor(HORIZON_COLOR), 2))
+                    (u0, v0), (u1, v1) = geo.horizon
+                    painter.drawLine(QtCore.QLineF(u0 * sx, v0 * sy, u1 * sx, v1 * sy))
+            finally:
+                painter.end()
+        self.photo_thumb.setPixmap(pixmap)
+
     # ---------------------------------------------------------------- photo
     def set_photo(self, path: str, quiet: bool = False) -> bool:
         """Use `path` as the photo: thumbnail, recent files, previews cleared. False (message line)
@@ -433,7 +583,9 @@ class Img2MayaPanel(QtWidgets.QWidget):
             return True
         self.photo = path
         self.photo_edit.setText(path)
-        self._set_pixmap(self.photo_thumb, path)
+        self._set_photo_thumb(path)
+        self.camera_overlay = None
+        self.camera_label.setText("")
         self._set_pixmap(self.segment_thumb, None)
         self._set_pixmap(self.depth_thumb, None)
         self.settings.add_recent(path)
@@ -577,9 +729,11 @@ class Img2MayaPanel(QtWidgets.QWidget):
         if self.autostart and not self.server.running and self.python_command():
             QtCore.QTimer.singleShot(0, self.ensure_server)  # model list for the combos
 
-    def _send_job(self, message: dict[str, Any], kind: str) -> None:
+    def _send_job(self, message: dict[str, Any], kind: str,
+                  camera: camera_input.CameraRequest | None = None) -> None:
         self.job_id = str(message["id"])
         self.job_kind = kind
+        self.job_camera = camera
         self.job_started = time.monotonic()
         self.job_recursion = int(message.get("recursion", 0))
         self.sent.append(message)
@@ -597,13 +751,17 @@ class Img2MayaPanel(QtWidgets.QWidget):
         if not self.photo:
             if not self.set_photo(str(self.photo_edit.text())):
                 return False
+        camera = self._camera_or_error()
+        if camera is None:
+            return False
         if not self.ensure_server():
             return False
         assert self.photo is not None
-        msg = protocol.analyze_request(self.photo, self.recursion_slider.value(), seg_model=self.seg_model(),
-                                       depth_model=self.depth_model())
+        msg = protocol.analyze_request(self.photo, self.recursion_slider.value(), options=camera.options(),
+                                       seg_model=self.seg_model(), depth_model=self.depth_model(),
+                                       **camera.fields())
         self.show_message(f"analysing {os.path.basename(self.photo)}...")
-        self._send_job(msg, "analyze")
+        self._send_job(msg, "analyze", camera)
         return True
 
     def regenerate(self, supersede: bool = False) -> bool:
@@ -613,15 +771,19 @@ class Img2MayaPanel(QtWidgets.QWidget):
         if not self.photo:
             self.show_message("no photo: pick one and press Build first", error=True)
             return False
+        camera = self._camera_or_error()
+        if camera is None:
+            return False  # nothing sent: the last good scene stays
         if self.job_kind == "analyze":
             return False  # the analyze in flight uses the settings sent with it; Build again after it
         if not self.ensure_server():
             return False
         msg = protocol.regenerate_request(self.photo, recursion=self.recursion_slider.value(),
-                                          seg_model=self.seg_model(), depth_model=self.depth_model(),
-                                          supersede=True if supersede else None)
+                                          options=camera.options(), seg_model=self.seg_model(),
+                                          depth_model=self.depth_model(), supersede=True if supersede else None,
+                                          **camera.fields())
         self.show_message(f"regenerating (recursion {self.recursion_slider.value()})...")
-        self._send_job(msg, "regenerate")
+        self._send_job(msg, "regenerate", camera)
         return True
 
     def _regenerate_clicked(self, *_: Any) -> None:
@@ -686,6 +848,7 @@ class Img2MayaPanel(QtWidgets.QWidget):
     def _on_result(self, msg: dict[str, Any]) -> None:
         kind = self.job_kind or "analyze"
         sent_recursion = self.job_recursion
+        sent_camera = self.job_camera
         seconds = time.monotonic() - self.job_started
         self._job_over("done")
         self.progress_bar.setValue(100)
@@ -697,21 +860,52 @@ class Img2MayaPanel(QtWidgets.QWidget):
             self.show_message("the server returned no scene", error=True)
             return
         try:
-            root = self.build_function(scene, self.photo)
+            root = self._build_scene(scene)
         except Exception as exc:  # a BuildError, or Maya refusing a command: one line for the user
             self.show_message(f"build failed: {exc}", error=True)
             return
         self.last_result = msg
         self.last_root = str(root)
         self.built_key = self._key()
+        self.built_camera = sent_camera
+        self.show_camera(scene)
         self.regenerate_button.setEnabled(True)
         count = _count_objects(scene.get("objects") or [])
         self.show_message(f"{'regenerated' if kind == 'regenerate' else 'built'} {root}: {count} objects "
                           f"(recursion {sent_recursion}, "
                           f"{seconds:.1f} s{', cached networks' if msg.get('cached') else ''})")
         self.built.emit(str(root))
-        if self.recursion_slider.value() != sent_recursion:
-            self._regen_timer.start()  # the slider moved while this job ran
+        try:
+            camera_now: camera_input.CameraRequest | None = self.camera_values()
+        except camera_input.CameraInputError:
+            camera_now = sent_camera  # a bad value typed meanwhile was reported when typed
+        if self.recursion_slider.value() != sent_recursion or camera_now != sent_camera:
+            self._regen_timer.start()  # the slider or a camera field moved while this job ran
+
+    def look(self) -> str:
+        """The Look combo's builder look: "color" or "projection"."""
+        return str(self.look_combo.currentData() or "color")
+
+    def _build_scene(self, scene: Mapping[str, Any]) -> str:
+        look = self.look()
+        if look == "color":  # the plain call: a build_function of two arguments keeps working
+            return self.build_function(scene, self.photo)
+        return self.build_function(scene, self.photo, look=look)  # type: ignore[call-arg]
+
+    def _look_changed(self, *_: Any) -> None:
+        """Another look: rebuild the last result's scene now, in Maya only (no request, no network)."""
+        result = self.last_result
+        if result is None or not isinstance(result.get("scene"), Mapping) or self.job_id is not None:
+            return  # the next build uses it
+        try:
+            root = self._build_scene(result["scene"])
+        except Exception as exc:  # noqa: BLE001 - one line for the user, as a failed build
+            self.show_message(f"build failed: {exc}", error=True)
+            return
+        self.last_root = str(root)
+        self.show_message(f"rebuilt {root} with the {self.look_combo.currentText().lower()} look "
+                          "(no network ran)")
+        self.built.emit(str(root))
 
     def _on_died(self, text: str) -> None:
         self._regen_timer.stop()
@@ -720,6 +914,13 @@ class Img2MayaPanel(QtWidgets.QWidget):
         self._set_busy(False)
         self.progress_bar.setFormat("server stopped")
         self.show_message(f"{text}; Build restarts it", error=True)
+
+
+_CAMERA_ERRORS = ("field of view", "focal length", "camera height", "give a field of view")
+
+
+def _number_text(value: float | None) -> str:
+    return "" if value is None else f"{value:g}"
 
 
 def _count_objects(objects: Sequence[Any]) -> int:

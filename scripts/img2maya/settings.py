@@ -1,8 +1,9 @@
-"""Remembered panel settings: the system-Python command, recent photos, the last recursion depth and
-the chosen models.
+"""Remembered panel settings: the system-Python command, recent photos, the last recursion depth, the
+chosen models and the typed camera values (field of view or focal length, camera height, ignore EXIF).
 
 Inside Maya they live in Maya's preferences as optionVars (`img2maya_python`, `img2maya_recent`,
-`img2maya_recursion`, `img2maya_seg_model`, `img2maya_depth_model`; each value is a JSON string, so
+`img2maya_recursion`, `img2maya_seg_model`, `img2maya_depth_model`, `img2maya_fov_deg`,
+`img2maya_focal_mm`, `img2maya_camera_height_m`, `img2maya_ignore_exif`; each value is a JSON string, so
 lists and None survive), saved by Maya with the other preferences. Outside Maya (tests, scripts) the
 same keys go to a JSON file in the user's config folder (`config_path()`).
 
@@ -12,6 +13,7 @@ Pure standard library, Python 3.7+.
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import tempfile
@@ -21,7 +23,8 @@ from typing import Any
 MAX_RECENT = 10
 MAX_RECURSION = 5
 OPTION_PREFIX = "img2maya_"
-KEYS = ("python", "recent", "recursion", "seg_model", "depth_model")
+KEYS = ("python", "recent", "recursion", "seg_model", "depth_model", "fov_deg", "focal_mm", "camera_height_m",
+        "ignore_exif")
 
 
 def config_path(env: Mapping[str, str] | None = None, platform: str | None = None) -> str:
@@ -183,3 +186,50 @@ class Settings:
     @depth_model.setter
     def depth_model(self, value: str | None) -> None:
         self.store.set("depth_model", value or None)
+
+    # camera values typed in the panel (None: automatic); the panel checks them before storing
+    def _positive(self, key: str) -> float | None:
+        value = self.store.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return None
+        number = float(value)
+        return number if math.isfinite(number) and number > 0 else None
+
+    def _set_positive(self, key: str, value: float | None) -> None:
+        self.store.set(key, None if value is None else float(value))
+
+    @property
+    def fov_deg(self) -> float | None:
+        """The typed horizontal field of view in degrees (None: automatic)."""
+        return self._positive("fov_deg")
+
+    @fov_deg.setter
+    def fov_deg(self, value: float | None) -> None:
+        self._set_positive("fov_deg", value)
+
+    @property
+    def focal_mm(self) -> float | None:
+        """The typed focal length in mm, 35 mm film back (None: automatic)."""
+        return self._positive("focal_mm")
+
+    @focal_mm.setter
+    def focal_mm(self, value: float | None) -> None:
+        self._set_positive("focal_mm", value)
+
+    @property
+    def camera_height_m(self) -> float | None:
+        """The typed camera height in metres (None: automatic)."""
+        return self._positive("camera_height_m")
+
+    @camera_height_m.setter
+    def camera_height_m(self, value: float | None) -> None:
+        self._set_positive("camera_height_m", value)
+
+    @property
+    def ignore_exif(self) -> bool:
+        """Ignore the photo's EXIF focal length (default off)."""
+        return self.store.get("ignore_exif") is True
+
+    @ignore_exif.setter
+    def ignore_exif(self, value: bool) -> None:
+        self.store.set("ignore_exif", bool(value))

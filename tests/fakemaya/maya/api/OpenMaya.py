@@ -84,7 +84,9 @@ class MArgDatabase:
             if flag not in syntax.flags:
                 raise RuntimeError(f"fake maya: invalid flag {flag}")
             short, _, types = syntax.flags[flag]
-            values = [items.pop(0) for _ in types if types != (MSyntax.kNoArg,)]
+            if types != (MSyntax.kNoArg,) and len(items) < len(types):
+                raise RuntimeError(f"fake maya: flag {flag} needs {len(types)} argument(s)")
+            values = [_typed(flag, kind, items.pop(0)) for kind in types if types != (MSyntax.kNoArg,)]
             self._values[short] = values
         self._syntax = syntax
 
@@ -100,9 +102,28 @@ class MArgDatabase:
     def flagArgumentInt(self, flag: str, index: int) -> int:
         return int(self._values[self._key(flag)][index])
 
+    def flagArgumentDouble(self, flag: str, index: int) -> float:
+        return float(self._values[self._key(flag)][index])
+
     def flagArgumentBool(self, flag: str, index: int) -> bool:
         value = self._values[self._key(flag)][index]
         return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "on", "yes")
+
+
+def _typed(flag: str, kind: int, value: Any) -> Any:
+    """A flag argument as Maya's parser takes it: a kLong or kDouble flag refuses what is not a number
+    (Maya: "Invalid argument"), a kDouble one takes an integer too."""
+    if kind in (MSyntax.kLong, MSyntax.kDouble):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not ok and isinstance(value, str):
+            try:
+                value = int(value) if kind == MSyntax.kLong else float(value)
+                ok = True
+            except ValueError:
+                ok = False
+        if not ok or (kind == MSyntax.kLong and isinstance(value, float)):
+            raise RuntimeError(f"fake maya: invalid argument for flag {flag}: {value!r}")
+    return value
 
 
 class MPxCommand:
