@@ -134,12 +134,20 @@ class ProcessPool:
     def results(self, jobs: Sequence[Job]) -> Iterator[Result]:
         queue: deque[tuple[Job, int]] = deque((j, 1) for j in jobs)
         while queue or any(w.job is not None for w in self.workers):
+            for w in [w for w in self.workers if w.job is None and not w.proc.is_alive()]:
+                self._drop(w)  # died idle (killed between photos): replaced below, nothing lost
             while queue and len(self.workers) < self.size:
                 self._start()
-            for w in self.workers:
+            for w in list(self.workers):
                 if w.job is None and queue:
-                    w.job, w.attempt = queue.popleft()
-                    w.conn.send(w.job)
+                    job, attempt = queue.popleft()
+                    try:
+                        w.conn.send(job)
+                    except (BrokenPipeError, OSError):  # died before it took the photo: not an attempt
+                        queue.appendleft((job, attempt))
+                        self._drop(w)
+                        continue
+                    w.job, w.attempt = job, attempt
             busy = [w for w in self.workers if w.job is not None]
             ready = wait([w.conn for w in busy] + [w.proc.sentinel for w in busy], timeout=POLL_S)
             done: list[Result] = []
