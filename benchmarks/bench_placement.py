@@ -17,6 +17,7 @@ For each sample photo the default networks run once (outputs cached in memory, o
 
     .venv/bin/python benchmarks/bench_placement.py [--shared ../shared] [--cache /tmp/place_cache] [--json out.json]
     .venv/bin/python benchmarks/bench_placement.py --no-placement   # the engine without analysis/placement.py
+    .venv/bin/python benchmarks/bench_placement.py --instances none # without the instance model
 """
 
 from __future__ import annotations
@@ -162,6 +163,8 @@ def main() -> int:
     ap.add_argument("--cache", type=Path, default=None, help="folder caching the network outputs (npz)")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--no-placement", action="store_true", help="disable analysis/placement.py (the 'before')")
+    ap.add_argument("--instances", default=None, metavar="none|MODEL",
+                    help="instance model fused with the labels (default: the registry's when installed)")
     args = ap.parse_args()
     if args.no_placement:
         try:
@@ -180,7 +183,9 @@ def main() -> int:
         seg, depth = networks(path, focal, args.cache)
         options = SceneOptions(camera_height_m=KITTI_CAMERA_HEIGHT_M if kitti else 1.6,
                                camera_height_from_objects=not kitti)
-        scene = pipeline.analyse(load_photo(path), seg, depth, options, focal_px=focal)
+        photo = load_photo(path)
+        instances, _ = pipeline.detect_instances(photo, args.instances, str(args.shared / "models"))
+        scene = pipeline.analyse(photo, seg, depth, options, focal_px=focal, instances=instances)
         gt = kitti_labels(samples / f"{kitti}_label_2.txt") if kitti else None
         results[key] = measure(scene, gt)
     print("| photo | n | median ratio (box centre) | median ratio (network median depth) | car size (median w,h,d) | person size |")

@@ -17,9 +17,15 @@ ground calibration, and its fallback), CALIBRATED = ``analysis.depth_calib`` (th
 PLAIN = the same weights with the default preprocessing of their MODEL.md (stretch to the input size, no
 mirror averaging, labels upsampled by nearest neighbour; PyDNet output used raw). ENGINE = what
 ``inference.api`` does (aspect-dependent letterbox, mirror averaging where it pays, logit-bilinear labels;
-PyDNet hot-spot removal, percentile clip, mirror averaging for aspect <= 1.5, sky masked by the segmentation).
+PyDNet hot-spot removal, percentile clip, sky masked by the segmentation; no mirror averaging: --depth-loo).
 
     .venv/bin/python benchmarks/bench_quality.py [--shared ../shared] [--grid] [--metric | --metric-only]
+                                                 [--depth-loo]
+
+``--depth-loo`` chooses PyDNet's settings (mirror averaging never / by aspect / always, hot-spot clean-up
+on/off) by leave-one-out over the registered depth photos: for each photo, the setting with the best mean
+delta1 on the OTHER photos is scored on it; printed per photo beside PLAIN (no setting is ever picked and
+scored on the same photo). The engine's defaults (``PyDNet`` flip/clean) follow its verdict.
 
 ``--grid`` also prints every resize/flip combination for the segmentation models (how the defaults were
 chosen). Prints markdown tables.
@@ -148,6 +154,58 @@ def depth_scores(pred: np.ndarray, gt: np.ndarray, valid: np.ndarray) -> tuple[f
     return absrel, delta, int(v.sum())
 
 
+DEPTH_VARIANTS: dict[str, dict[str, object]] = {  # the first is PLAIN: it wins ties
+    "plain": {"flip": False, "clean": False},
+    "clean": {"flip": False, "clean": True},
+    "flip": {"flip": True, "clean": False},
+    "clean+flip": {"flip": True, "clean": True},
+    "clean+flip by aspect": {"flip": "auto", "clean": True},
+}
+
+
+def depth_loo(s: Path, models: Path) -> int:
+    """PyDNet's settings by leave-one-out over the registered depth photos (delta1, median-scaled)."""
+    if not api.available("pydnet-mobile-v1", models):
+        print("pydnet-mobile-v1 not available")
+        return 0
+    path = registry.file_path("pydnet-mobile-v1", models)
+    nets = {k: PyDNet(path, **kw) for k, kw in DEPTH_VARIANTS.items()}  # type: ignore[arg-type]
+    rows = [r for r in depth_pairs(s) if not r[5]]
+    d1: dict[str, dict[str, float]] = {}
+    print("## PyDNet settings by leave-one-out (delta<1.25, median-scaled)\n")
+    print("| photo | " + " | ".join(nets) + " | chosen on the others | its delta1 | >= plain |")
+    print("|---|" + "---|" * (len(nets) + 3))
+    for name, rgb_p, gt_p, scale, vmax, _ in rows:
+        rgb = rgb_of(rgb_p)
+        gt = gray_of(gt_p).astype(np.float64) * scale
+        valid = (gt > 0) & (gt < vmax)
+        d1[name] = {k: depth_scores(resize_float(n.predict(rgb).depth, gt.shape[1], gt.shape[0]), gt, valid)[1]
+                    for k, n in nets.items()}
+    verdicts = []
+    for name in d1:
+        others = [o for o in d1 if o != name]
+        best = max(nets, key=lambda k: (round(float(np.mean([d1[o][k] for o in others])), 4),
+                                        -list(nets).index(k)))
+        verdicts.append(best)
+        ok = d1[name][best] >= d1[name]["plain"]
+        print(f"| {name} | " + " | ".join(f"{d1[name][k]:.3f}" for k in nets)
+              + f" | {best} | {d1[name][best]:.3f} | {'yes' if ok else 'NO'} |", flush=True)
+    means = {k: float(np.mean([d1[n][k] for n in d1])) for k in nets}
+    print("| mean | " + " | ".join(f"{means[k]:.3f}" for k in nets) + " | | | |")
+    held = float(np.mean([d1[n][v] for n, v in zip(d1, verdicts, strict=True)]))
+    print(f"\nheld-out mean delta1 of the leave-one-out choice by mean: {held:.3f} (plain {means['plain']:.3f});"
+          f" folds chose: {', '.join(sorted(set(verdicts)))}; held-out photos it left below plain: "
+          f"{', '.join(n for n, v in zip(d1, verdicts, strict=True) if d1[n][v] < d1[n]['plain']) or 'none'}")
+    # The rule the engine follows: a setting is eligible only if no photo, held out, is below PLAIN with
+    # it (a fixed setting's held-out score is its score), at the 3 decimals printed; the best mean wins.
+    safe = [k for k in nets if all(round(d1[n][k], 3) >= round(d1[n]["plain"], 3) for n in d1)]  # as printed
+    chosen = max(safe, key=lambda k: (means[k], -list(nets).index(k)))
+    print(f"never below plain on a held-out photo: {', '.join(safe)}; chosen: {chosen} "
+          f"(mean {means[chosen]:.3f}); the engine's PyDNet default: flip={DEPTH_VARIANTS[chosen]['flip']}, "
+          f"clean={DEPTH_VARIANTS[chosen]['clean']}")
+    return 0
+
+
 def kitti_intrinsics(calib: Path, width: int, height: int) -> Intrinsics:
     """Intrinsics of the left colour camera (P2) of a KITTI calib file."""
     for line in calib.read_text().splitlines():
@@ -230,6 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--grid", action="store_true", help="every resize/flip combination for segmentation")
     ap.add_argument("--metric", action="store_true", help="also the metric (unscaled) KITTI depth table")
     ap.add_argument("--metric-only", action="store_true", help="only the metric KITTI depth table")
+    ap.add_argument("--depth-loo", action="store_true", help="only PyDNet's settings, chosen by leave-one-out")
     args = ap.parse_args(argv)
     shared = Path(args.shared)
     s, models = shared / "samples", shared / "models"
@@ -239,6 +298,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.metric_only:
         metric_table(s, models)
         return 0
+    if args.depth_loo:
+        return depth_loo(s, models)
 
     print("## Segmentation (pixel accuracy / mIoU)\n")
     seg_models = [m for m in ("deeplabv3-mnv2-ade20k150", "deeplabv3-mnv2-ade20k32") if api.available(m, models)]
@@ -278,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
         print("pydnet-mobile-v1 not available")
         return 0
     plain = PyDNet(registry.file_path("pydnet-mobile-v1", models), flip=False, clean=False)
-    print("| sample | PLAIN (raw output) | ENGINE (cleaned, flip if aspect <= 1.5, sky masked) | valid px |")
+    print("| sample | PLAIN (raw output) | ENGINE (cleaned, sky masked; --depth-loo) | valid px |")
     print("|---|---|---|---|")
     totals: dict[str, list[tuple[float, float]]] = {"plain": [], "engine": []}
     for name, rgb_p, gt_p, scale, vmax, loose in depth_pairs(s):

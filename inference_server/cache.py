@@ -1,4 +1,4 @@
-"""On-disk + in-memory cache of network outputs (labels, names, confidence, depth).
+"""On-disk + in-memory cache of network outputs (labels, names, confidence, depth, instances).
 
 Why: the networks are the expensive stage (seconds); the analysis that turns their output into a
 scene is cheap. Caching the network output lets the server re-run only the analysis when the user
@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from .inference.types import DepthMap, Segmentation
+from .inference.types import DepthMap, Instances, Segmentation
 
 CACHE_FORMAT = 2  # 2: confidence and depth stored exactly as computed (1 rounded confidence to float16)
 DEFAULT_MAX_BYTES = 2 * 1024**3
@@ -49,14 +49,16 @@ def default_cache_dir() -> Path:
     return Path.home() / ".cache" / "img2maya"
 
 
-def cache_key(photo_sha256: str, seg_model: str, depth_model: str | None, options: dict[str, Any]) -> str:
-    """Key of one network output: the photo's bytes, both model ids and every option that changes what
-    the networks see (e.g. the analysis resolution). Options must be JSON-serialisable."""
-    blob = json.dumps(
-        {"format": CACHE_FORMAT, "photo": photo_sha256, "seg": seg_model, "depth": depth_model,
-         "options": options},
-        sort_keys=True, separators=(",", ":"),
-    )
+def cache_key(photo_sha256: str, seg_model: str, depth_model: str | None, options: dict[str, Any],
+              instances_model: str | None = None) -> str:
+    """Key of one network output: the photo's bytes, the model ids and every option that changes what
+    the networks see (e.g. the analysis resolution). Options must be JSON-serialisable. Without an
+    instance model the key is what it was before instance models existed."""
+    fields: dict[str, Any] = {"format": CACHE_FORMAT, "photo": photo_sha256, "seg": seg_model,
+                              "depth": depth_model, "options": options}
+    if instances_model is not None:
+        fields["instances"] = instances_model
+    blob = json.dumps(fields, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
@@ -67,6 +69,7 @@ class CacheEntry:
     seg: Segmentation
     depth: DepthMap | None
     meta: dict[str, Any] = field(default_factory=dict)
+    instances: Instances | None = None
 
 
 def _json_safe(value: Any) -> bool:
@@ -137,6 +140,7 @@ class NetworkCache:
                 for name in data.files:
                     if name.startswith("extra__"):
                         extras[name[len("extra__"):]] = np.array(data[name])
+                instances = _unpack_instances(meta["instances"], data) if "instances" in meta else None
         except FileNotFoundError:
             return None
         except Exception:  # noqa: BLE001 - any unreadable entry is dropped and recomputed
@@ -152,11 +156,11 @@ class NetworkCache:
         if depth_arr is not None:
             depth = DepthMap(depth=depth_arr, kind=str(meta.get("depth_kind", "relative")),
                              model=str(meta.get("depth_model", "")), extras=extras)
-        return CacheEntry(seg=seg, depth=depth, meta=dict(meta.get("user", {})))
+        return CacheEntry(seg=seg, depth=depth, meta=dict(meta.get("user", {})), instances=instances)
 
     # ----------------------------------------------------------------- write
     def put(self, key: str, seg: Segmentation, depth: DepthMap | None,
-            meta: dict[str, Any] | None = None) -> Path:
+            meta: dict[str, Any] | None = None, instances: Instances | None = None) -> Path:
         """Store an entry atomically (temp file + os.replace), keep it in memory, then enforce the cap."""
         labels = np.asarray(seg.labels)
         if labels.size and labels.min() >= 0 and labels.max() < 65536:
@@ -180,6 +184,8 @@ class NetworkCache:
                     arrays[f"extra__{name}"] = value
                 elif _json_safe(value):
                     info["depth_extras"][name] = value
+        if instances is not None:
+            info["instances"] = _pack_instances(instances, arrays)
         arrays["meta"] = np.array(json.dumps(info))
         path = self.path_for(key)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -199,7 +205,8 @@ class NetworkCache:
         if depth is not None:
             mem_depth = DepthMap(depth=_as_read(arrays["depth"]), kind=depth.kind,
                                  model=depth.model, extras=depth.extras)
-        self._remember(key, CacheEntry(seg=mem_seg, depth=mem_depth, meta=dict(meta or {})))
+        self._remember(key, CacheEntry(seg=mem_seg, depth=mem_depth, meta=dict(meta or {}),
+                                       instances=instances))
         self.evict()
         return path
 
@@ -294,6 +301,38 @@ class NetworkCache:
             total -= size
             removed.append(path)
         return removed
+
+
+def _pack_instances(inst: Instances, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Put an instance model's output into ``arrays`` (exactly: float32 as computed); return its JSON part.
+    The per-instance mask windows differ in size: stored as one flat array plus their shapes."""
+    arrays["inst__boxes"] = np.asarray(inst.boxes, np.float32).reshape(-1, 4)
+    arrays["inst__class_ids"] = np.asarray(inst.class_ids, np.int32).reshape(-1)
+    arrays["inst__scores"] = np.asarray(inst.scores, np.float32).reshape(-1)
+    arrays["inst__mask_origin"] = np.asarray(inst.mask_origin, np.int32).reshape(-1, 2)
+    shapes = [list(m.shape) for m in inst.mask_logits]
+    flat = [np.asarray(m, np.float32).ravel() for m in inst.mask_logits]
+    arrays["inst__mask_logits"] = np.concatenate(flat) if flat else np.zeros(0, np.float32)
+    return {"class_names": list(inst.class_names), "model": inst.model, "width": int(inst.width),
+            "height": int(inst.height), "mask_shapes": shapes, "mask_stride": float(inst.mask_stride),
+            "mask_offset": [float(v) for v in inst.mask_offset], "box_slack": float(inst.box_slack)}
+
+
+def _unpack_instances(info: dict[str, Any], data: Any) -> Instances:
+    """`_pack_instances` read back (a malformed entry raises: the caller drops it)."""
+    flat = np.asarray(data["inst__mask_logits"], np.float32)
+    sizes = [int(h) * int(w) for h, w in info["mask_shapes"]]
+    if sum(sizes) != flat.size:
+        raise ValueError("instance masks do not match their shapes")
+    parts = np.split(flat, np.cumsum(sizes)[:-1]) if sizes else []
+    logits = [p.reshape(int(h), int(w)) for p, (h, w) in zip(parts, info["mask_shapes"], strict=True)]
+    ox, oy = info["mask_offset"]
+    return Instances(boxes=np.array(data["inst__boxes"]), class_ids=np.array(data["inst__class_ids"]),
+                     scores=np.array(data["inst__scores"]), class_names=list(info["class_names"]),
+                     model=str(info["model"]), width=int(info["width"]), height=int(info["height"]),
+                     mask_logits=logits, mask_origin=np.array(data["inst__mask_origin"]),
+                     mask_stride=float(info["mask_stride"]), mask_offset=(float(ox), float(oy)),
+                     box_slack=float(info["box_slack"]))
 
 
 def _exact_float(a: Any) -> np.ndarray:

@@ -109,6 +109,10 @@ def _add_scene(sub: Any) -> None:
     m = p.add_argument_group("networks")
     m.add_argument("--seg", metavar="MODEL", help="segmentation model id (default: the registry's default)")
     m.add_argument("--depth-model", metavar="MODEL", help="depth model id, or 'none' for no depth")
+    m.add_argument("--instances", metavar="none|MODEL", default=None,
+                   help="instance model fused with the labels, one object per car/person/... (default: "
+                        "yolov8n-seg-coco-int8 when installed, AGPL-3.0 weights; not with --labels unless named); "
+                        "'none' to turn it off")
     m.add_argument("--models-dir", metavar="DIR", help="model weights folder (default $IMG2MAYA_MODELS, "
                    "else ~/.img2maya/models)")
     c = p.add_argument_group("camera")

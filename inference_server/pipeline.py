@@ -24,7 +24,7 @@ from .limits import check_focal_px, check_fov_deg, clip_metric_depth, fov_ok, re
 
 if TYPE_CHECKING:
     from .analysis.engine import SceneEngine, SceneOptions
-    from .inference.types import DepthMap, Segmentation
+    from .inference.types import DepthMap, Instances, Segmentation
 
 Progress = Callable[[str, float], None]
 DEPTH_KINDS = ("metric", "disparity", "relative")
@@ -38,6 +38,31 @@ def _api() -> Any:
     except ImportError as exc:
         raise UserError(f"the networks are not available ({' '.join(str(exc).split())}): {NETWORKS_HINT}") from None
     return api
+
+
+_PREFETCHED: set[str] = set()
+
+
+def prefetch(*modules: str) -> None:
+    """Import ``modules`` on a daemon thread, once per process: the camera estimate's SciPy
+    (scipy.optimize, ~0.25 s of a cold `img2maya scene`) loads while the networks run, which release
+    the GIL. Python's per-module import locks make a concurrent import of the same module wait for it;
+    an import error here is left for the real import to report."""
+    todo = [m for m in modules if m not in _PREFETCHED]
+    if not todo:
+        return
+    _PREFETCHED.update(todo)
+
+    def load() -> None:
+        import importlib
+
+        for name in todo:
+            try:
+                importlib.import_module(name)
+            except Exception:  # noqa: BLE001, S110 - reported by the import that needs it
+                pass
+
+    threading.Thread(target=load, name="img2maya-prefetch", daemon=True).start()
 
 
 def _sub(progress: Progress | None, lo: float, hi: float) -> Progress | None:
@@ -74,6 +99,46 @@ def infer(photo: Photo, seg_model: str | None, depth_model: str | None, models_d
     if progress:
         progress("networks", 1.0)
     return seg, depth
+
+
+INSTANCES_AUTO = ("auto", "default")
+
+
+def resolve_instances(model: str | None, models_dir: str | None = None) -> str | None:
+    """The instance model a request means: None/"auto" = the registry's one when its folder is installed
+    (else None: it is optional), "none"/"" = None, an id = that id."""
+    if model is not None and model.lower() in ("none", ""):
+        return None
+    if model is None or model.lower() in INSTANCES_AUTO:
+        from .inference import registry
+
+        mid = registry.DEFAULT_INSTANCES
+        return mid if registry.model_folder(mid, models_dir).is_dir() else None
+    return model
+
+
+def detect_instances(photo: Photo, model: str | None = None, models_dir: str | None = None, *,
+                     explicit: bool | None = None) -> tuple[Instances | None, str | None]:
+    """(instances, warning) of the analysed photo from an instance model (analysis/fusion.py fuses them).
+
+    ``model``: None or "auto" = the registry's instance model when its file is installed (a bad file
+    then gives no instances and a warning saying why; an absent one, silently none: it is optional);
+    "none" = no instances; a model id = that model, and any problem with it is a UserError naming it.
+    ``explicit``: whether an id was asked for by the user (default: unless it is None/"auto"); the
+    server passes the id it resolved with `resolve_instances` and says which it was.
+    """
+    if explicit is None:
+        explicit = not (model is None or model.lower() in INSTANCES_AUTO)
+    mid = resolve_instances(model, models_dir)
+    if mid is None:
+        return None, None
+    try:
+        return _api().detect_instances(photo.rgb, model=mid, models_dir=models_dir), None
+    except (UserError, ImportError) as exc:
+        if explicit:
+            msg = str(exc) if mid in str(exc) else f"instance model {mid}: {exc}"
+            raise UserError(" ".join(msg.split())) from None
+        return None, f"instances: {' '.join(str(exc).split())}; the scene was built without instances"
 
 
 def intrinsics(photo: Photo, *, focal_px: float | None = None, fov_deg: float | None = None,
@@ -114,22 +179,24 @@ def check_ids(labels: np.ndarray, names: list[str], labels_what: str = "labels",
 
 def analyse(photo: Photo, seg: Segmentation, depth: DepthMap | None, options: SceneOptions, *,
             focal_px: float | None = None, fov_deg: float | None = None, progress: Progress | None = None,
-            resegment: Callable[..., Any] | None = None, inputs: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The scene@1 dict for an analysed photo and its network (or user) outputs."""
+            resegment: Callable[..., Any] | None = None, inputs: dict[str, Any] | None = None,
+            instances: Instances | None = None) -> dict[str, Any]:
+    """The scene@1 dict for an analysed photo and its network (or user) outputs (`instances`: an
+    instance model's output on the same photo, fused with the labels: analysis/fusion.py)."""
     return _engine(photo, seg, depth, options, focal_px=focal_px, fov_deg=fov_deg, progress=progress,
-                   resegment=resegment, inputs=inputs).run()
+                   resegment=resegment, inputs=inputs, instances=instances).run()
 
 
 def prepare(photo: Photo, seg: Segmentation, depth: DepthMap | None, options: SceneOptions, *,
             focal_px: float | None = None, fov_deg: float | None = None, progress: Progress | None = None,
             resegment: Callable[..., Any] | None = None, inputs: dict[str, Any] | None = None,
-            stages: dict[Any, Any] | None = None) -> SceneEngine:
+            stages: dict[Any, Any] | None = None, instances: Instances | None = None) -> SceneEngine:
     """`analyse`'s engine with everything but the recursion done (SceneEngine.prepare):
     `engine.assemble(r)` is the scene `analyse` gives with recursion r, for any r, as often as needed
     (the server keeps it warm for `regenerate`). `stages`: another engine's `stages` for the same
     photo, network output and camera: what the options change does not touch is reused from it."""
     engine = _engine(photo, seg, depth, options, focal_px=focal_px, fov_deg=fov_deg, progress=progress,
-                     resegment=resegment, inputs=inputs, stages=stages)
+                     resegment=resegment, inputs=inputs, stages=stages, instances=instances)
     engine.prepare()
     return engine
 
@@ -174,7 +241,7 @@ def camera(photo: Photo, seg: Segmentation, options: SceneOptions, *, focal_px: 
 def _engine(photo: Photo, seg: Segmentation, depth: DepthMap | None, options: SceneOptions, *,
             focal_px: float | None, fov_deg: float | None, progress: Progress | None,
             resegment: Callable[..., Any] | None, inputs: dict[str, Any] | None,
-            stages: dict[Any, Any] | None = None) -> SceneEngine:
+            stages: dict[Any, Any] | None = None, instances: Instances | None = None) -> SceneEngine:
     from .analysis.engine import SceneEngine
 
     labels = np.asarray(seg.labels)
@@ -192,10 +259,12 @@ def _engine(photo: Photo, seg: Segmentation, depth: DepthMap | None, options: Sc
         "models": {"segmentation": str(seg.model), "depth": str(depth.model) if depth is not None else "none"},
         "inputs": src_inputs,
     }
+    if instances is not None:  # absent without one: a scene built without instances is what it was
+        source["models"]["instances"] = str(instances.model)
     return SceneEngine(photo.rgb, labels, list(seg.names), None if depth is None else depth.depth, intr, options,
                        source=source, confidence=getattr(seg, "confidence", None),
                        full_size=(photo.full_width, photo.full_height), progress=progress, resegment=resegment,
-                       stages=stages, camera=cam)
+                       stages=stages, camera=cam, instances=instances)
 
 
 def _resegmenter(api: Any, seg_model: str, models_dir: str | None) -> Callable[..., Any] | None:
@@ -216,11 +285,14 @@ def run(photo_path: str | os.PathLike[str], *, labels_path: str | os.PathLike[st
         depth_kind: str = "metric", depth_scale: float | None = None, seg_model: str | None = None,
         depth_model: str | None = None, models_dir: str | None = None, options: SceneOptions | None = None,
         focal_px: float | None = None, fov_deg: float | None = None, progress: Progress | None = None,
-        max_analysis_pixels: int | None = None) -> dict[str, Any]:
+        max_analysis_pixels: int | None = None, instances_model: str | None = None) -> dict[str, Any]:
     """Photo file -> scene dict. User labels/depth replace the matching network; the other runs.
 
     `depth_model="none"` (or "") means no depth at all: objects are placed from class size priors.
+    `instances_model`: see `detect_instances` (None = the instance model when installed, except with
+    the user's own labels, where only an explicit model id runs one).
     """
+    prefetch(f"{__package__}.calib")  # loads while the photo decodes and the networks run
     from .analysis.engine import SceneOptions
     from .imageio import DEFAULT_DEPTH_PNG_SCALE, DEFAULT_MAX_ANALYSIS_PIXELS
     from .inference.types import DepthMap, Segmentation
@@ -282,6 +354,12 @@ def run(photo_path: str | os.PathLike[str], *, labels_path: str | os.PathLike[st
         if need_depth:
             depth = net_depth
     assert seg is not None
-    return analyse(photo, seg, depth, options, focal_px=focal_px, fov_deg=fov_deg,
-                   progress=_sub(progress, 0.6 if (need_seg or need_depth) else 0.05, 0.98),
-                   resegment=resegment, inputs=inputs)
+    auto = instances_model is None or instances_model.lower() in INSTANCES_AUTO
+    instances, note = (None, None) if auto and labels_path is not None else detect_instances(
+        photo, instances_model, models_dir)
+    scene = analyse(photo, seg, depth, options, focal_px=focal_px, fov_deg=fov_deg,
+                    progress=_sub(progress, 0.6 if (need_seg or need_depth) else 0.05, 0.98),
+                    resegment=resegment, inputs=inputs, instances=instances)
+    if note:
+        scene.setdefault("warnings", []).append(note)
+    return scene

@@ -64,10 +64,12 @@ class Pipeline(Protocol):
                       fov_deg: float | None) -> dict[str, Any]: ...
     def infer(self, photo: Any, seg_model: str, depth_model: str | None, progress: Callable[[str, float], None],
               focal_px: float | None = None, fov_deg: float | None = None) -> tuple[Any, Any]: ...
+    def resolve_instances(self, requested: str | None) -> str | None: ...
+    def detect_instances(self, photo: Any, model: str, *, explicit: bool) -> tuple[Any, str | None]: ...
     def make_options(self, recursion: int, options: dict[str, Any]) -> Any: ...
     def analyse(self, photo: Any, seg: Any, depth: Any, options: Any, *, focal_px: float | None,
                 fov_deg: float | None, progress: Callable[[str, float], None],
-                resegment: Callable[..., Any] | None) -> dict[str, Any]: ...
+                resegment: Callable[..., Any] | None, instances: Any = None) -> dict[str, Any]: ...
     def resegmenter(self, seg_model: str) -> Callable[..., Any] | None: ...
     def models(self) -> dict[str, Any]: ...
 
@@ -108,6 +110,18 @@ class RealPipeline:
         return pipeline.infer(photo, seg_model, depth_model, models_dir=self.models_dir, progress=progress,
                               focal_px=focal_px, fov_deg=fov_deg)
 
+    def resolve_instances(self, requested: str | None) -> str | None:
+        """The instance model an `instances_model` field means (None: none runs): pipeline.resolve_instances."""
+        from . import pipeline
+
+        return pipeline.resolve_instances(requested, self.models_dir)
+
+    def detect_instances(self, photo: Any, model: str, *, explicit: bool) -> tuple[Any, str | None]:
+        """(instances, warning): an explicit model's problem is a UserError, the default's a warning."""
+        from . import pipeline
+
+        return pipeline.detect_instances(photo, model, self.models_dir, explicit=explicit)
+
     def make_options(self, recursion: int, options: dict[str, Any]) -> Any:
         import dataclasses
 
@@ -131,21 +145,22 @@ class RealPipeline:
 
     def analyse(self, photo: Any, seg: Any, depth: Any, options: Any, *, focal_px: float | None,
                 fov_deg: float | None, progress: Callable[[str, float], None],
-                resegment: Callable[..., Any] | None) -> dict[str, Any]:
+                resegment: Callable[..., Any] | None, instances: Any = None) -> dict[str, Any]:
         from . import pipeline
 
         return pipeline.analyse(photo, seg, depth, options, focal_px=focal_px, fov_deg=fov_deg,
-                                progress=progress, resegment=resegment)
+                                progress=progress, resegment=resegment, instances=instances)
 
     def prepare(self, photo: Any, seg: Any, depth: Any, options: Any, *, focal_px: float | None,
                 fov_deg: float | None, progress: Callable[[str, float], None],
-                resegment: Callable[..., Any] | None, stages: dict[Any, Any] | None = None) -> Any:
+                resegment: Callable[..., Any] | None, stages: dict[Any, Any] | None = None,
+                instances: Any = None) -> Any:
         """`analyse` split: the engine with everything but the recursion done (kept warm by the server);
         `stages`: a warm engine's of the same photo, network output and camera (pipeline.prepare)."""
         from . import pipeline
 
         return pipeline.prepare(photo, seg, depth, options, focal_px=focal_px, fov_deg=fov_deg,
-                                progress=progress, resegment=resegment, stages=stages)
+                                progress=progress, resegment=resegment, stages=stages, instances=instances)
 
     def assemble(self, engine: Any, recursion: int, *, progress: Callable[[str, float], None],
                  resegment: Callable[..., Any] | None) -> dict[str, Any]:
@@ -191,7 +206,8 @@ class RealPipeline:
         try:
             from .inference import api
 
-            out["defaults"] = {"seg": api.DEFAULT_SEG, "depth": api.DEFAULT_DEPTH}
+            out["defaults"] = {"seg": api.DEFAULT_SEG, "depth": api.DEFAULT_DEPTH,
+                               "instances": api.DEFAULT_INSTANCES}
         except Exception as exc:  # noqa: BLE001 - hello must answer even with a broken install
             out["error"] = _one_line(exc)
             return out
@@ -663,28 +679,35 @@ class Server:
         _check_focal(photo, req)
         self._check(job)
         seg_model, depth_model = self._models(req)
+        inst_model = self._instances_model(req)
         focal_px, fov_deg = _networks_camera(req)
-        key = self._key(photo, seg_model, depth_model, focal_px, fov_deg)
+        key = self._key(photo, seg_model, depth_model, focal_px, fov_deg, inst_model)
         t = time.perf_counter()
         entry = self.cache.get(key)
         cached = entry is not None
         stored = None
         if entry is not None:
-            seg, depth = entry.seg, entry.depth
+            seg, depth, instances = entry.seg, entry.depth, entry.instances
+            inst_note = entry.meta.get("instances_warning")
         else:
             progress("inference", 0.0)
             seg, depth = self.pipeline.infer(photo, seg_model, depth_model, progress, focal_px, fov_deg)
+            instances, inst_note = (None, None) if inst_model is None else self.pipeline.detect_instances(
+                photo, inst_model, explicit=_explicit_instances(req))
             # Cached whatever happens next (a finished network output is never thrown away), on a second
             # thread so that the disk write overlaps the analysis; joined before this job ends.
-            stored = _Background(self.cache.put, key, seg, depth,
-                                 {"photo": str(req["photo"]), "sha256": photo.sha256})
+            meta = {"photo": str(req["photo"]), "sha256": photo.sha256}
+            if inst_note:
+                meta["instances_warning"] = inst_note
+            stored = _Background(self.cache.put, key, seg, depth, meta, instances)
         timings["inference"] = time.perf_counter() - t
         try:
             self._check(job)
             ctx = {"photo": str(req["photo"]), "key": key, "sha256": photo.sha256, "seg_model": seg_model,
-                   "depth_model": depth_model}
+                   "depth_model": depth_model, "instances_model": inst_model}
             resegment = self._resegment_memo.recording(key, self.pipeline.resegmenter(seg_model))
-            result = self._finish(job, photo, seg, depth, ctx, timings, t0, cached=cached, resegment=resegment)
+            result = self._finish(job, photo, seg, depth, ctx, timings, t0, cached=cached, resegment=resegment,
+                                  instances=instances, note=inst_note)
         except BaseException:
             if stored is not None:
                 stored.join(raise_error=False)
@@ -713,7 +736,8 @@ class Server:
             raise RequestError("not_cached", "no cached network output for this photo: run analyze first")
         timings["inference"] = time.perf_counter() - t
         return self._finish(job, photo, entry.seg, entry.depth, ctx, timings, t0, cached=True,
-                            resegment=self._resegment_memo.replaying(ctx["key"]))
+                            resegment=self._resegment_memo.replaying(ctx["key"]), instances=entry.instances,
+                            note=entry.meta.get("instances_warning"))
 
     def _find_context(self, req: dict[str, Any]) -> dict[str, Any]:
         """What a regenerate refers to: a previous request id (`ref`), a photo hash or a photo path."""
@@ -731,30 +755,38 @@ class Server:
             return ctx
         photo = self._load_photo(str(req["photo"]))
         seg_model, depth_model = self._models(req)
+        inst_model = self._instances_model(req)
         earlier = self._done.get("sha:" + photo.sha256)
-        if earlier is not None and (earlier["seg_model"], earlier["depth_model"]) == (seg_model, depth_model):
+        if earlier is not None and (earlier["seg_model"], earlier["depth_model"], earlier.get("instances_model")
+                                    ) == (seg_model, depth_model, inst_model):
             # The network output of this server's last analyze of the photo, whatever focal it had.
             return {**earlier, "photo": str(req["photo"])}
         ctx = {"photo": str(req["photo"]), "sha256": photo.sha256, "seg_model": seg_model,
-               "depth_model": depth_model}
+               "depth_model": depth_model, "instances_model": inst_model}
         # Analysed by an earlier server (the cache is on disk): with this request's focal, or the default.
-        keys = [self._key(photo, seg_model, depth_model, _num(req, "focal_px"), _num(req, "fov_deg")),
-                self._key(photo, seg_model, depth_model, None, None)]
+        keys = [self._key(photo, seg_model, depth_model, _num(req, "focal_px"), _num(req, "fov_deg"), inst_model),
+                self._key(photo, seg_model, depth_model, None, None, inst_model)]
         for key in keys:
             if self.cache.get(key) is not None:
                 return {**ctx, "key": key}
         return {**ctx, "key": keys[0]}
 
     def _key(self, photo: Any, seg_model: str, depth_model: str | None, focal_px: float | None,
-             fov_deg: float | None) -> str:
+             fov_deg: float | None, instances_model: str | None = None) -> str:
         from .cache import cache_key
 
         options = self.pipeline.infer_options(photo, depth_model, focal_px, fov_deg)
-        return cache_key(photo.sha256, seg_model, depth_model, options)
+        return cache_key(photo.sha256, seg_model, depth_model, options, instances_model)
+
+    def _instances_model(self, req: dict[str, Any]) -> str | None:
+        """The instance model of a request (`instances_model`: an id, "none", or absent/"auto" = the
+        default one when installed), resolved by the pipeline; None = no instances."""
+        return self.pipeline.resolve_instances(req.get("instances_model"))
 
     def _finish(self, job: Job, photo: Any, seg: Any, depth: Any, ctx: dict[str, Any],
                 timings: dict[str, float], t0: float, *, cached: bool,
-                resegment: Callable[..., Any] | None) -> dict[str, Any]:
+                resegment: Callable[..., Any] | None, instances: Any = None,
+                note: str | None = None) -> dict[str, Any]:
         req = job.request
         progress = self._progress(job)
         options = self.pipeline.make_options(_recursion(req), dict(req.get("options") or {}))
@@ -772,7 +804,10 @@ class Server:
             t = time.perf_counter()
             try:
                 progress("analysis", 0.0)
-                scene = self._analyse(req, photo, seg, depth, options, ctx["key"], progress, resegment, timings)
+                scene = self._analyse(req, photo, seg, depth, options, ctx["key"], progress, resegment, timings,
+                                      instances)
+                if note:
+                    scene = {**scene, "warnings": [*scene.get("warnings", []), note]}
                 timings["analysis"] = time.perf_counter() - t
                 self._check(job)
             except BaseException:
@@ -800,7 +835,7 @@ class Server:
 
     def _analyse(self, req: dict[str, Any], photo: Any, seg: Any, depth: Any, options: Any, key: str,
                  progress: Callable[[str, float], None], resegment: Callable[..., Any] | None,
-                 timings: dict[str, float]) -> dict[str, Any]:
+                 timings: dict[str, float], instances: Any = None) -> dict[str, Any]:
         """The scene, from a warm prepared engine when one matches (same network output, photo path,
         camera and options but `recursion`), else from a new one, kept for the next request."""
         focal_px, fov_deg = _num(req, "focal_px"), _num(req, "fov_deg")
@@ -808,7 +843,7 @@ class Server:
         assemble = getattr(self.pipeline, "assemble", None)
         if prepare is None or assemble is None or self._engine_memory <= 0:
             return self.pipeline.analyse(photo, seg, depth, options, focal_px=focal_px, fov_deg=fov_deg,
-                                         progress=progress, resegment=resegment)
+                                         progress=progress, resegment=resegment, instances=instances)
         recursion = _recursion(req)
         ekey = (key, str(getattr(photo, "path", "")), _options_key(options), focal_px, fov_deg)
         found = self._engines.get(ekey)
@@ -821,7 +856,7 @@ class Server:
             stages = getattr(sibling, "stages", None)
             extra = {"stages": stages} if isinstance(stages, dict) else {}
             engine = prepare(photo, seg, depth, options, focal_px=focal_px, fov_deg=fov_deg, progress=progress,
-                             resegment=resegment, **extra)  # a cancel raises here: nothing half-made is kept
+                             resegment=resegment, instances=instances, **extra)  # a cancel raises here: nothing half-made is kept
             timings["prepare"] = time.perf_counter() - t
         else:
             engine = found[0]
@@ -1142,7 +1177,7 @@ def _check_job_fields(req: dict[str, Any]) -> None:
     _recursion(req)
     for name in ("focal_px", "fov_deg"):
         _num(req, name)
-    for name in ("seg_model", "depth_model", "out_dir"):
+    for name in ("seg_model", "depth_model", "instances_model", "out_dir"):
         if req.get(name) is not None and not isinstance(req[name], str):
             raise RequestError("bad_request", f"'{name}' must be a string")
     _check_path_field(req, "out_dir")
@@ -1151,6 +1186,12 @@ def _check_job_fields(req: dict[str, Any]) -> None:
             check_folder(req["out_dir"], "out_dir")
         except UserError as exc:
             raise RequestError("user_error", str(exc)) from None
+
+
+def _explicit_instances(req: dict[str, Any]) -> bool:
+    """Whether the request names its instance model (its problems are then errors, not warnings)."""
+    value = req.get("instances_model")
+    return isinstance(value, str) and value.lower() not in ("", "none", "auto", "default")
 
 
 def _check_focal(photo: Any, req: dict[str, Any]) -> None:

@@ -476,7 +476,8 @@ def test_kitti_network_labels_with_lidar_depth_png(samples_dir, models_dir, tmp_
                       models_dir, "-o", out, "-q")
     assert rc == 0, err
     sc = scene.load(out)
-    assert sc["source"]["models"] == {"segmentation": api.DEFAULT_SEG, "depth": "user"}
+    assert sc["source"]["models"] == {"segmentation": api.DEFAULT_SEG, "depth": "user",
+                                      "instances": api.DEFAULT_INSTANCES}  # network labels: instances too
     assert sc["ground"]["found"] and sc["ground"]["camera_height_m"] == pytest.approx(1.65, abs=0.1)
     gt = (712.40, 143.00, 810.73, 307.92)  # label_2: Pedestrian 2D box
 

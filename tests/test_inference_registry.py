@@ -28,10 +28,13 @@ def test_models_dir_precedence(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
 
 def test_table_is_complete() -> None:
     ids = set(registry.MODELS)
-    assert ids == {*SHIPPED, "deeplabv2-cocostuff164k", "monodepth-cityscapes", "monodepth-kitti"}
+    assert ids == {*SHIPPED, "deeplabv2-cocostuff164k", "monodepth-cityscapes", "monodepth-kitti",
+                   "yolov8n-seg-coco-int8"}
     assert registry.DEFAULT_SEG == "deeplabv3-mnv2-ade20k150" and registry.DEFAULT_DEPTH == "pydnet-mobile-v1"
+    assert registry.DEFAULT_INSTANCES == "yolov8n-seg-coco-int8"
+    assert "AGPL-3.0" in registry.get("yolov8n-seg-coco-int8").licence
     for spec in registry.MODELS.values():
-        assert spec.task in ("segmentation", "depth") and spec.licence and spec.source
+        assert spec.task in ("segmentation", "depth", "instances") and spec.licence and spec.source
         assert all(u.startswith(("https://", "http://")) for f in spec.files for u in f.urls)
         if spec.labels:  # every label set named by a model is shipped
             assert len(labelsets.names(spec.labels)) >= 19

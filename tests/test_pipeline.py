@@ -241,7 +241,10 @@ def test_real_networks_on_a_sample(samples_dir, models_dir):
     photo = samples_dir / "landscape_sunflowers_sky.jpg"
     sc = pipeline.run(photo, models_dir=str(models_dir), options=SceneOptions(recursion=1))
     scene.validate(sc)
-    assert sc["source"]["models"] == {"segmentation": api.DEFAULT_SEG, "depth": api.DEFAULT_DEPTH}
+    expected = {"segmentation": api.DEFAULT_SEG, "depth": api.DEFAULT_DEPTH}
+    if api.available(api.DEFAULT_INSTANCES, models_dir):  # on by default when installed
+        expected["instances"] = api.DEFAULT_INSTANCES
+    assert sc["source"]["models"] == expected
     assert (sc["source"]["width"], sc["source"]["height"]) == (2047, 1362)
     labels = {o["label"] for o in sc["objects"]}
     assert "sky" in labels and len(sc["objects"]) >= 3

@@ -68,6 +68,12 @@ class FakePipeline:
         return (Segmentation(labels=labels, names=["dark", "mid", "bright"], model=seg_model, confidence=conf),
                 DepthMap(depth=depth, kind="metric", model=str(depth_model)))
 
+    def resolve_instances(self, requested: str | None) -> str | None:
+        return None if requested in (None, "none", "auto") else requested
+
+    def detect_instances(self, photo: Any, model: str, *, explicit: bool) -> tuple[Any, str | None]:
+        return None, f"instances: fake {model} found nothing"
+
     def make_options(self, recursion: int, options: dict[str, Any]) -> Any:
         unknown = set(options) - {"min_area_px", "color_stat", "depth_kind", "camera_height_m", "shapes_table"}
         if unknown:
@@ -75,7 +81,7 @@ class FakePipeline:
         return {"recursion": recursion, **options}
 
     def analyse(self, photo: Any, seg: Any, depth: Any, options: Any, *, focal_px: Any, fov_deg: Any,
-                progress: Any, resegment: Any) -> dict[str, Any]:
+                progress: Any, resegment: Any, instances: Any = None) -> dict[str, Any]:
         progress("objects", 0.5)
         if isinstance(options, dict) and options.get("shapes_table") == "PRINT":
             print("python chatter on stdout")  # what TF/LiteRT banners do

@@ -272,7 +272,7 @@ def test_engines_sharing_stages_equal_fresh_builds_for_option_changes(kind: str 
             return fn(*a, **k)
         return wrapper
 
-    monkeypatch.setattr(eng, "split_instances", counted("split", eng.split_instances))
+    monkeypatch.setattr(eng.fusion, "split_with", counted("split", eng.fusion.split_with))
     monkeypatch.setattr(eng, "instance_stats", counted("stats", eng.instance_stats))
     monkeypatch.setattr(eng, "calibrate_depth_map", counted("calib", eng.calibrate_depth_map))
     monkeypatch.setattr(SceneEngine, "_merge_groups", counted("merge", SceneEngine._merge_groups))

@@ -24,7 +24,7 @@ import numpy as np
 
 from .. import __version__
 from ..errors import UserError
-from . import placement
+from . import fusion, placement
 from . import recursion as rec
 from .boxes import Box, box_intersection, cover_bbox, fit_box, percentiles
 from .camera import Intrinsics, backproject, euler_xyz_to_matrix, matrix_to_euler_xyz, maya_film, pixel_rays
@@ -38,7 +38,6 @@ from .instances import (
     edge_margin,
     edge_sharpness,
     interior_mask,
-    split_instances,
 )
 from .shapes import ShapeSpec, load_table
 from .stats import depth_summary, gather, group_pixels, instance_colors, instance_stats, pixel_color
@@ -298,12 +297,13 @@ class SceneEngine:
     def __init__(self, rgb: np.ndarray, labels: np.ndarray, label_names: list[str], depth: np.ndarray | None,
                  intr: Intrinsics, options: SceneOptions, *, source: dict, confidence: np.ndarray | None,
                  full_size: tuple[int, int] | None, progress: Progress | None, resegment: rec.Resegment | None,
-                 stages: dict[Any, Any] | None = None, camera: CameraEstimate | None = None):
+                 stages: dict[Any, Any] | None = None, camera: CameraEstimate | None = None,
+                 instances: Any = None):
         _check_options(options)
         # Option-independent stage results, shared by engines built from the SAME inputs (photo,
         # labels, depth and confidence arrays, names, camera, size) with other options: a server's regenerate with
         # new options reuses what the change does not touch (_stage). Arrays are checked by identity.
-        inputs = (rgb, labels, label_names, depth, confidence, intr, full_size, camera)
+        inputs = (rgb, labels, label_names, depth, confidence, intr, full_size, camera, instances)
         if stages is None or len(stages.get("inputs", ())) != len(inputs) or not all(
                 a is b or (not isinstance(a, np.ndarray) and not isinstance(b, np.ndarray) and a == b)
                 for a, b in zip(stages["inputs"], inputs, strict=True)):
@@ -353,6 +353,8 @@ class SceneEngine:
         self.progress = progress or (lambda stage, frac: None)
         self.resegment = resegment
         self.table = load_table(options.shapes_table)
+        self.instances = instances if instances is not None and len(instances) else None  # fusion.py
+        self.names = fusion.scene_names(self.names, self.instances)  # + COCO things the label set lacks
         self.specs = [self.table.lookup(n) for n in self.names]
         self.min_area = (max(1, round(options.min_area_px / self.px_scale)) if options.min_area_px
                          else auto_min_area(h, w))
@@ -405,7 +407,7 @@ class SceneEngine:
             self.warnings.extend(notes)
         ikey = (dkey, self.min_area)
         (self.inst_label, self.groups, self.px, self.interior, self.hidden_bottom, self.contact, self.ground_px,
-         self.sharp) = self._stage("instances", ikey, self._instances)
+         self.sharp, self.inst_info) = self._stage("instances", ikey, self._instances)
         self.progress("statistics", 0.25)
         cstat = self.options.color_stat
         self.stats, made_with = self._stage("stats", ikey, lambda: (
@@ -468,8 +470,11 @@ class SceneEngine:
         memo = self._stage("split-memo", self._dkey, dict)
         # each class's components depend on the labels alone: kept across depths (a new camera height)
         label_memo = self._stage("split-label-memo", (self._grid_key,), dict)
-        inst, inst_label = split_instances(self.labels, self.specs, self.depth, self.min_area, memo=memo,
-                                           label_memo=label_memo)
+        fused = None if self.instances is None else fusion.fuse(  # one object per detected instance
+            self.labels, self.names, self.specs, self.depth, self.instances, rows=self._rows, cols=self._cols,
+            image_size=(self.w0, self.h0), min_area=self.min_area)
+        inst, inst_label, info = fusion.split_with(self.labels, self.specs, self.depth, self.min_area, fused,
+                                                   memo=memo, label_memo=label_memo)
         groups = group_pixels(inst, len(inst_label))
         px = gather(groups, self.depth)
         interior = hidden_bottom = contact = ground_px = None
@@ -481,7 +486,7 @@ class SceneEngine:
             hidden_bottom = bottom_occlusion(inst, self.depth, occluder) > 0.5
             contact = placement.ground_contact(inst, np.array([self.specs[k].flat for k in inst_label], dtype=bool))
             ground_px = placement.ground_pixels(self.labels, np.array([sp.flat for sp in self.specs], dtype=bool))
-        return inst_label, groups, px, interior, hidden_bottom, contact, ground_px, sharp
+        return inst_label, groups, px, interior, hidden_bottom, contact, ground_px, sharp, info
 
     def assemble(self, recursion: int, *, progress: Progress | None = None,
                  resegment: rec.Resegment | None | str = "keep") -> dict[str, Any]:
@@ -857,7 +862,8 @@ class SceneEngine:
             by_label: dict[int, list[int]] = {}
             for i in range(n):
                 spec = self.specs[int(self.inst_label[i])]
-                if not (spec.flat or spec.role in ("sky", "wall", "ceiling")) and self.stats.depth[i, 6] >= MIN_DEPTH_PIXELS:
+                if (not (spec.flat or spec.role in ("sky", "wall", "ceiling")) and self.stats.depth[i, 6] >= MIN_DEPTH_PIXELS
+                        and self.inst_info[i] is None):  # a detected instance is one object already
                     by_label.setdefault(int(self.inst_label[i]), []).append(i)
             for k, idx in by_label.items():
                 if len(idx) < 2 or len(idx) > MAX_MERGE_CANDIDATES:
@@ -912,6 +918,8 @@ class SceneEngine:
         else:
             color = pixel_color(self.rgb.reshape(-1, 3)[self.groups.order[pos]], self.options.color_stat)
         obj = self._common(self.namer.top(self.names[k]), self.names[k], k, spec, color, count, bbox, dstats, conf)
+        if self.inst_info[members[0]] is not None:
+            obj["instance"] = dict(self.inst_info[members[0]])
         u, v = self.px.u[pos], self.px.v[pos]
         d = self.px.depth[pos] if self.px.depth is not None else None
         if spec.flat:

@@ -36,6 +36,7 @@ class Request:
     depth_scale: float | None = None
     seg_model: str | None = None
     depth_model: str | None = None
+    instances_model: str | None = None  # None: the instance model when installed (pipeline.detect_instances)
     models_dir: str | None = None
     focal_px: float | None = None
     fov_deg: float | None = None
@@ -50,7 +51,8 @@ class Request:
         return cls(options=options, labels=args.labels, label_names=args.label_names, depth_file=depth_file,
                    depth_kind=args.depth_kind, depth_scale=args.depth_scale, seg_model=args.seg,
                    depth_model=depth_model, models_dir=models_dir, focal_px=args.focal_px, fov_deg=args.fov_deg,
-                   look=getattr(args, "look", None) or "color", debug=bool(os.environ.get(DEBUG_ENV)))
+                   look=getattr(args, "look", None) or "color", debug=bool(os.environ.get(DEBUG_ENV)),
+                   instances_model=getattr(args, "instances", None))
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,8 @@ def build(image: str | os.PathLike[str], out: str | os.PathLike[str], req: Reque
     scene = pipeline.run(image, labels_path=req.labels, names_path=req.label_names, depth_path=req.depth_file,
                          depth_kind=req.depth_kind or "metric", depth_scale=req.depth_scale, seg_model=req.seg_model,
                          depth_model=req.depth_model, models_dir=req.models_dir, options=req.options,
-                         focal_px=req.focal_px, fov_deg=req.fov_deg, progress=progress)
+                         focal_px=req.focal_px, fov_deg=req.fov_deg, progress=progress,
+                         instances_model=req.instances_model)
     if progress:
         progress("writing", 0.99)
     export(scene, out, look=req.look, photo=image)

@@ -20,11 +20,11 @@ import numpy as np
 
 from inference_server.errors import UserError
 from inference_server.inference import labelsets, registry
-from inference_server.inference.registry import DEFAULT_DEPTH, DEFAULT_SEG, ModelSpec
-from inference_server.inference.types import DepthMap, Segmentation
+from inference_server.inference.registry import DEFAULT_DEPTH, DEFAULT_INSTANCES, DEFAULT_SEG, ModelSpec
+from inference_server.inference.types import DepthMap, Instances, Segmentation
 
-__all__ = ["DEFAULT_DEPTH", "DEFAULT_SEG", "available", "estimate_depth", "load_model", "resegment",
-           "segment", "sky_mask", "clear_cache"]
+__all__ = ["DEFAULT_DEPTH", "DEFAULT_INSTANCES", "DEFAULT_SEG", "available", "detect_instances", "estimate_depth",
+           "load_model", "resegment", "segment", "sky_mask", "clear_cache"]
 
 #: Smallest crop side (pixels) worth sending through a 513-pixel network for recursion.
 RESEGMENT_MIN_SIDE = 48
@@ -46,6 +46,12 @@ def _pydnet(spec: ModelSpec, folder: Path) -> Any:
     return PyDNet(folder / spec.main_file.name, spec.id)
 
 
+def _yolo_seg(spec: ModelSpec, folder: Path) -> Any:
+    from inference_server.inference.yolo_seg import YoloSeg
+
+    return YoloSeg(folder / spec.main_file.name, spec.id, labelsets.names(spec.labels or "coco80"))
+
+
 def _deeplab_v2(spec: ModelSpec, folder: Path) -> Any:
     from inference_server.inference.seed.deeplab_v2 import DeepLabV2
 
@@ -64,6 +70,7 @@ _LOADERS: dict[str, Callable[[ModelSpec, Path], Any]] = {
     "deeplabv3-mnv2-ade20k150": _deeplab_v3,
     "deeplabv3-mnv2-ade20k32": _deeplab_v3,
     "pydnet-mobile-v1": _pydnet,
+    "yolov8n-seg-coco-int8": _yolo_seg,
     "deeplabv2-cocostuff164k": _deeplab_v2,
     "monodepth-cityscapes": _monodepth,
     "monodepth-kitti": _monodepth,
@@ -165,6 +172,12 @@ def estimate_depth(rgb: np.ndarray, model: str = DEFAULT_DEPTH, models_dir: Dir 
             out.depth = np.where(np.asarray(sky_mask, bool), np.float32(np.nan), out.depth).astype(np.float32)
         return out
     return net.predict(rgb, sky_mask=sky_mask)
+
+
+def detect_instances(rgb: np.ndarray, model: str = DEFAULT_INSTANCES, models_dir: Dir = None) -> Instances:
+    """One box, class, score and mask per object (an instance model), in the image's own pixels."""
+    _check_task(model, "instances")
+    return load_model(model, models_dir).predict(rgb)
 
 
 def resegment(crops: np.ndarray | Sequence[np.ndarray], masks: np.ndarray | Sequence[np.ndarray],

@@ -36,7 +36,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     for r in rows:
         state = "installed" if r["installed"] else "missing"
         default = " (default)" if r["default"] else ""
-        print(f"{str(r['id']):<{width}}  {r['task']:<12} {r['backend']:<10} {state:<9}{default}")
+        notice = f"  [{r['notice']}]" if r.get("notice") else ""
+        print(f"{str(r['id']):<{width}}  {r['task']:<12} {r['backend']:<10} {state:<9}{default}{notice}")
         if args.verbose:
             print(f"    {r['description']}\n    licence: {r['licence']}\n    source: {r['source']}")
             for f in r["files"]:  # type: ignore[attr-defined]

@@ -9,6 +9,8 @@ Files in ``inference_server/data/`` (line k = name of class id k):
 * ``labels_cocostuff182.txt``: the 182 COCO-Stuff ids of kazuto1011/deeplab-pytorch's cocostuff labels,
   plus line 182 ``unlabeled`` (ground-truth value 255 maps there).
 * ``labels_cityscapes19.txt``: the 19 Cityscapes train classes (trainId order).
+* ``labels_coco80.txt``: the 80 COCO detection classes in the contiguous order detectors use (the
+  ``labels.txt`` of the YOLOv8n-seg instance model).
 
 The mappings onto Cityscapes-19 and PASCAL VOC are for evaluating ADE20K/COCO-Stuff predictions against
 those data sets' ground truth (benchmarks/bench_quality.py); classes without a counterpart map to -1
@@ -27,6 +29,7 @@ LABEL_FILES = {
     "ade20k32": "labels_ade20k32.txt",
     "cocostuff182": "labels_cocostuff182.txt",
     "cityscapes19": "labels_cityscapes19.txt",
+    "coco80": "labels_coco80.txt",
 }
 
 #: COCO-Stuff's sky classes (ADE20K has one, "sky"); PyDNet's sky is masked with them.

@@ -55,7 +55,7 @@ class ModelSpec:
     """A registered network: what it does, which runtime runs it, and its provenance."""
 
     id: str
-    task: str  # "segmentation" | "depth"
+    task: str  # "segmentation" | "depth" | "instances"
     backend: str  # "litert" | "torch" | "tensorflow"
     files: tuple[ModelFile, ...]
     licence: str
@@ -64,6 +64,7 @@ class ModelSpec:
     depth_kind: str | None = None  # "relative" | "metric" for depth models
     description: str = ""
     notes: tuple[str, ...] = field(default_factory=tuple)
+    notice: str = ""  # shown on every `models list` line (e.g. a copyleft licence)
 
     @property
     def main_file(self) -> ModelFile:
@@ -129,6 +130,21 @@ MODELS: dict[str, ModelSpec] = {
             source="kazuto1011/deeplab-pytorch v1.0 release (either release, saved under this name)",
             notes=("sha256 unknown (not fetched here): only presence is checked", "needs torch (extra 'seed')"),
         ),
+        ModelSpec(
+            id="yolov8n-seg-coco-int8", task="instances", backend="litert", labels="coco80",
+            description="YOLOv8n-seg (Ultralytics), COCO 80 thing classes, one mask per object, full int8",
+            files=(ModelFile(
+                "yolov8n-seg_int8.tflite",
+                "ad5a89a78acae95be79a1f6dc7399b952f96a7c767af3fad86b9647fecb0658f", 3_779_152,
+                (f"{_GH}/MyMLOpsProjects/CV_YOLOv8_Android_Project/41fe533ae57f6aa101f03a85f865fa8cc45dc5fe/app/"
+                 "src/main/assets/yolov8n-seg_int8.tflite",)),),
+            licence="AGPL-3.0 (Ultralytics YOLOv8 weights, stated in the file's metadata; a closed product "
+                    "needs an Ultralytics Enterprise licence); COCO annotations CC BY 4.0",
+            source="github.com/MyMLOpsProjects/CV_YOLOv8_Android_Project @ 41fe533 (repository code MIT), "
+                   "Ultralytics 8.x TFLite int8 export of yolov8n-seg",
+            notes=("optional: used when installed (img2maya scene --instances none to turn it off)",),
+            notice="AGPL-3.0 weights",
+        ),
         *(
             ModelSpec(
                 id=f"monodepth-{ds}", task="depth", backend="tensorflow", depth_kind="relative",
@@ -150,6 +166,9 @@ MODELS: dict[str, ModelSpec] = {
 
 DEFAULT_SEG = "deeplabv3-mnv2-ade20k150"
 DEFAULT_DEPTH = "pydnet-mobile-v1"
+#: The instance model: optional (AGPL-3.0 weights, never fetched by a plain `models download`), used by
+#: default whenever its file is installed.
+DEFAULT_INSTANCES = "yolov8n-seg-coco-int8"
 
 
 def models_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
@@ -275,7 +294,7 @@ def list_models(directory: str | os.PathLike[str] | None = None) -> list[dict[st
             "files": [{"name": f.name, "sha256": f.sha256, "size": f.size, "urls": list(f.urls),
                        "status": st.get(f.name, "missing (optional)")} for f in spec.files],
             "licence": spec.licence, "source": spec.source, "description": spec.description,
-            "notes": list(spec.notes),
+            "notes": list(spec.notes), "notice": spec.notice,
         })
     return out
 

@@ -15,8 +15,9 @@ ground-truth samples with ``benchmarks/bench_quality.py``:
   which is almost everywhere); confidence = the softmax maximum on the knots, interpolated bilinearly.
 * PyDNet: stretched to 640x448 (as its app does; letterboxing was better on one KITTI frame and much
   worse on the other), the finest output selected by tensor NAME, the known hot spot near pixel (10, 12)
-  removed by a local median, values clipped to the 1..99th percentiles, and its mirror image averaged in
-  for photos of ordinary aspect (it pays indoors, it hurts on very wide street frames).
+  removed by a local median, values clipped to the 1..99th percentiles; no mirror averaging (chosen by
+  leave-one-out, ``bench_quality.py --depth-loo``: it helped a synthetic and a 160x120 photo and hurt
+  the real 4:3 and KITTI frames, as it did on photos outside ../shared).
 
 ``ai_edge_litert`` is imported inside ``Interpreter`` construction only. An interpreter is not thread-safe,
 so every model serialises its own calls with a lock.
@@ -281,7 +282,7 @@ class PyDNet:
     """PyDNet mobile v1: relative depth (larger = farther) at the photo's resolution."""
 
     def __init__(self, path: str | os.PathLike[str], model_id: str = "pydnet-mobile-v1", *,
-                 flip: bool | str = "auto", clean: bool = True) -> None:
+                 flip: bool | str = False, clean: bool = True) -> None:
         self.net = _Lite(path)
         if PYDNET_OUTPUT not in self.net.outputs:
             raise UserError(f"{path} has no output {PYDNET_OUTPUT!r}: not the PyDNet mobile v1 file")
@@ -298,8 +299,10 @@ class PyDNet:
     def network_depth(self, rgb: np.ndarray, *, flip: bool | str | None = None) -> np.ndarray:
         """Cleaned depth at the network's 448x640 grid.
 
-        ``flip`` "auto": average with the mirror image only for photos no wider (or taller) than
-        ``LETTERBOX_ASPECT``: measured, it helps indoor 4:3 frames and hurts stretched 3.3:1 KITTI frames.
+        ``flip``: average with the mirror image (True), or only for photos no wider (or taller) than
+        ``LETTERBOX_ASPECT`` ("auto"). Off by default: chosen on held-out photos (bench_quality.py
+        --depth-loo), it lowers delta1 on real 4:3 frames (TUM office 0.797 -> 0.772) and KITTI, and only
+        the synthetic and the 160x120 photos gain.
         """
         a = as_rgb_uint8(rgb)
         small = resize_rgb(a, self.net.in_w, self.net.in_h)
