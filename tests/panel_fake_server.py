@@ -8,7 +8,8 @@ the engine would make of the request's camera fields, as docs/PROTOCOL.md has th
 without them the camera "from the photo's lines" (focal_source and orientation_source
 "vanishing-points", a `calibration` entry consistent with the camera's rotation). Request fields are
 checked as the server checks them (unknown option, a field of view outside (1, 179) degrees, a
-non-positive focal or camera height: a `bad_request` error). $PANEL_FAKE_MODE:
+non-positive focal or camera height: a `bad_request` error). $PANEL_FAKE_MODELS (optional): the JSON of
+the `models` listing its `hello` reply gives (default: no models, no defaults). $PANEL_FAKE_MODE:
 - crash_first: the first start writes a line to stderr and exits with code 3 on its first job; later
   starts answer jobs as above;
 - deaf: answers hello, sends one progress event per job and then ignores everything (cancel included).
@@ -100,7 +101,8 @@ def main() -> int:
             with open(log, "a", encoding="utf-8") as fh:
                 fh.write(json.dumps(msg) + "\n")
         if kind == "hello":
-            send({"type": "hello", "id": mid, "protocol": 1, "models": {"defaults": {}, "models": []}})
+            models = json.loads(os.environ.get("PANEL_FAKE_MODELS") or '{"defaults": {}, "models": []}')
+            send({"type": "hello", "id": mid, "protocol": 1, "models": models})
         elif kind in ("analyze", "regenerate"):
             if mode == "crash_first" and starts == 1:
                 sys.stderr.write("fatal: simulated crash in the segmentation network\n")

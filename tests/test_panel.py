@@ -38,6 +38,16 @@ HELLO = {"type": "hello", "id": 1, "models": {
         {"id": "depth-a", "task": "depth", "installed": True},
         {"id": "depth-b", "task": "depth", "installed": False},
     ]}}
+# a server with instance models (issue 9): inst-a is the default, inst-c is listed but not installed
+INSTANCE_MODELS = {
+    "defaults": {"seg": "seg-a", "depth": "depth-a", "instances": "inst-a"},
+    "models": [
+        {"id": "seg-a", "task": "segmentation", "installed": True},
+        {"id": "depth-a", "task": "depth", "installed": True},
+        {"id": "inst-a", "task": "instances", "installed": True, "description": "YOLO, AGPL-3.0"},
+        {"id": "inst-b", "task": "instances", "installed": True},
+        {"id": "inst-c", "task": "instances", "installed": False},
+    ]}
 
 
 class Builds:
@@ -138,6 +148,71 @@ def test_models_from_hello_defaults_and_remembered(make_panel, settings: Setting
     again = make_panel()
     again.fill_models(HELLO)
     assert again.seg_model() == "seg-b" and again.depth_model() == "none"
+
+
+def _items(combo: Any) -> list[Any]:
+    return [combo.itemData(i) for i in range(combo.count())]
+
+
+def _choose(combo: Any, data: str | None) -> None:
+    """What a user does: pick an item of the combo (activated)."""
+    index = combo.findData(data)
+    assert index >= 0, (data, _items(combo))
+    combo.setCurrentIndex(index)
+    combo.activated.emit(index)
+
+
+def _listing(**changes: Any) -> dict[str, Any]:
+    """A hello reply with INSTANCE_MODELS, `changes` applied to its instance entries (id -> fields or
+    None to drop it) or to its defaults (`defaults=...`)."""
+    listing = json.loads(json.dumps(INSTANCE_MODELS))
+    if "defaults" in changes:
+        listing["defaults"] = changes.pop("defaults")
+    models = []
+    for m in listing["models"]:
+        if m["id"] in changes:
+            if changes[m["id"]] is None:
+                continue
+            m.update(changes[m["id"]])
+        models.append(m)
+    listing["models"] = models
+    return {"type": "hello", "id": 1, "models": listing}
+
+
+def test_instances_combo_from_hello_defaults_and_remembered(make_panel, settings: Settings) -> None:
+    p = make_panel()
+    assert _items(p.instances_combo) == [None, "none"]  # before hello: server default, or none
+    assert p.instances_model() is None and p.instances_combo.isEnabled()
+    p.fill_models(HELLO)  # an older server: no instance model, no default
+    assert _items(p.instances_combo) == [None, "none"] and p.instances_model() is None
+    p.fill_models(_listing())  # the installed ones, the default preselected
+    assert _items(p.instances_combo) == ["inst-a", "inst-b", "none"]
+    assert p.instances_model() == "inst-a" and p.instances_combo.currentText() == "inst-a  (default)"
+    assert p.instances_combo.itemData(0, QtCore.Qt.ItemDataRole.ToolTipRole) == "YOLO, AGPL-3.0"
+    assert p.instances_combo.findText("none (no instances)") == 2
+    assert (p.seg_model(), p.depth_model()) == ("seg-a", "depth-a")  # the other combos as before
+    p.fill_models(_listing(defaults={"seg": "seg-a", "depth": "depth-a"}))  # no default instance model
+    assert _items(p.instances_combo) == [None, "inst-a", "inst-b", "none"] and p.instances_model() is None
+    p.fill_models(_listing(**{"inst-a": {"installed": False}}))  # the default's file is missing
+    assert _items(p.instances_combo) == [None, "inst-b", "none"] and p.instances_model() is None
+
+    p.fill_models(_listing())
+    _choose(p.instances_combo, "inst-b")
+    assert settings.instances_model == "inst-b"
+    assert (settings.seg_model, settings.depth_model) == ("seg-a", "depth-a")
+    again = make_panel()
+    again.fill_models(_listing())
+    assert again.instances_model() == "inst-b"  # remembered
+    again.fill_models(_listing(**{"inst-b": None}))  # no longer installed: the default again
+    assert again.instances_model() == "inst-a"
+    _choose(again.instances_combo, "none")
+    assert settings.instances_model == "none"
+    third = make_panel()
+    assert third.instances_model() == "none"  # remembered, before any hello
+    third.fill_models(_listing())
+    assert third.instances_model() == "none"
+    _choose(third.instances_combo, "inst-a")
+    assert settings.instances_model == "inst-a"
 
 
 def test_set_photo_thumbnail_recent_and_bad_files(make_panel, tmp_path: Path, settings: Settings) -> None:
@@ -425,6 +500,50 @@ def test_typed_camera_values_send_a_regenerate(make_panel, qtbot, tmp_path: Path
     assert _received(log)[-1]["fov_deg"] == 70.0
 
 
+def test_the_chosen_instance_model_is_sent(make_panel, qtbot, tmp_path: Path, settings: Settings) -> None:
+    builds = Builds()
+    log = tmp_path / "requests.jsonl"
+    env = dict(_fake_server_env(tmp_path, ""), PANEL_FAKE_REQUESTS=str(log),
+               PANEL_FAKE_MODELS=json.dumps(INSTANCE_MODELS))
+    p = make_panel(python=[sys.executable, str(FAKE_SERVER)], server_args=(), env=env, build_function=builds)
+    p.set_photo(_photo(tmp_path))
+    assert p.ensure_server()
+    qtbot.waitUntil(lambda: p.instances_combo.count() == 3, timeout=30000)  # the server's hello filled it
+    assert _items(p.instances_combo) == ["inst-a", "inst-b", "none"] and p.instances_model() == "inst-a"
+    _choose(p.instances_combo, "inst-b")
+    assert p.build()
+    qtbot.waitUntil(lambda: len(builds.calls) == 1, timeout=30000)
+    (sent,) = _received(log)
+    assert sent["type"] == "analyze" and sent["instances_model"] == "inst-b"
+    assert (sent["seg_model"], sent["depth_model"]) == ("seg-a", "depth-a")
+    assert p.built_key == p._key() == (p.photo, "seg-a", "depth-a", "inst-b")
+
+    _choose(p.instances_combo, "none")  # another instance model: the build is no longer current
+    assert settings.instances_model == "none" and p.built_key != p._key()
+    p.recursion_slider.setValue(2)  # so the slider sends nothing (Build, or Regenerate, does)
+    qtbot.wait(panel_mod.REGENERATE_DELAY_MS + 200)
+    assert len(_received(log)) == 1
+    p.regenerate_button.click()
+    qtbot.waitUntil(lambda: len(builds.calls) == 2, timeout=30000)
+    regen = _received(log)[-1]
+    assert regen["type"] == "regenerate" and regen["instances_model"] == "none" and regen["recursion"] == 2
+    assert p.built_key == p._key() == (p.photo, "seg-a", "depth-a", "none")
+    p.recursion_slider.setValue(3)  # current again: the slider's regenerate carries it too
+    qtbot.waitUntil(lambda: len(builds.calls) == 3, timeout=30000)
+    assert _received(log)[-1]["instances_model"] == "none" and _received(log)[-1]["supersede"] is True
+
+
+def test_server_default_instances_leave_the_field_out(make_panel, qtbot, tmp_path: Path) -> None:
+    builds = Builds()
+    p, log = _camera_panel(make_panel, tmp_path, builds)  # its hello lists no model (an older server)
+    assert p.build()
+    qtbot.waitUntil(lambda: len(builds.calls) == 1, timeout=30000)
+    assert p.instances_model() is None
+    (sent,) = _received(log)
+    assert "instances_model" not in sent and "seg_model" not in sent  # the server's defaults
+    assert json.loads(protocol.encode(p.sent[-1])) == sent
+
+
 @pytest.mark.parametrize("field, text, message", [
     ("fov", "179", "field of view must be between 1 and 179 degrees (exclusive), got 179"),
     ("fov", "1", "field of view must be between 1 and 179 degrees (exclusive), got 1"),
@@ -567,6 +686,32 @@ def test_qt_is_the_vendored_qt_py() -> None:
     assert panel_mod.QtWidgets is qt.QtWidgets
 
 
+def test_the_maya_side_has_no_import_loop() -> None:
+    """img2maya's modules import one another without a cycle (function-level imports included): the
+    panel is server_process <- panel_widget (+ panel_layout) <- panel (the dock) <- api, and nothing of
+    the panel imports img2maya.api."""
+    import ast
+
+    package = ROOT / "scripts" / "img2maya"
+    deps: dict[str, set[str]] = {}
+    for path in package.glob("*.py"):
+        found: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                found.update([node.module.split(".")[0]] if node.module else [a.name for a in node.names])
+        deps[path.stem] = {d for d in found if (package / f"{d}.py").is_file() and d != path.stem}
+    deps.pop("__init__")  # the package itself: its lazy wrappers call api
+    assert deps["panel"] == {"panel_layout", "panel_widget", "qt", "server_process"}
+    assert deps["server_process"] == {"protocol", "qt"}
+    assert "api" not in deps["panel_widget"] | deps["panel_layout"] | deps["server_process"]
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        return any(d == goal or (d not in seen and not seen.add(d) and reaches(d, goal, seen))
+                   for d in deps.get(start, ()))
+
+    assert [m for m in deps if reaches(m, m, set())] == []
+
+
 def test_split_and_join_python() -> None:
     assert panel_mod.split_python("  ") == []
     assert panel_mod.split_python(sys.executable) == [sys.executable]
@@ -604,7 +749,10 @@ def test_end_to_end_real_server_real_photo_fake_maya(qtbot, fake_maya, models_di
         root = built[0]
         assert p.last_result["cached"] is False  # the networks ran (fresh cache)
         scene = p.last_result["scene"]
-        assert scene["source"]["models"] == {"segmentation": "deeplabv3-mnv2-ade20k150", "depth": "pydnet-mobile-v1"}
+        models = {"segmentation": "deeplabv3-mnv2-ade20k150", "depth": "pydnet-mobile-v1"}
+        if (models_dir / "yolov8n-seg-coco-int8").is_dir():  # instances are on when installed
+            models["instances"] = "yolov8n-seg-coco-int8"
+        assert scene["source"]["models"] == models
         count = panel_mod._count_objects(scene["objects"])
         assert root == "img2maya_person_motorbike_road" and cmds.objExists(root)
         assert fake_maya.nodes[root].parent is None

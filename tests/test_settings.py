@@ -45,6 +45,23 @@ def test_json_store_round_trip_and_defaults(tmp_path: Path) -> None:
     assert again.python is None
 
 
+def test_instances_model_round_trip(tmp_path: Path, fake_maya) -> None:
+    path = tmp_path / "s.json"
+    s = Settings(JsonStore(str(path)))
+    assert s.instances_model is None  # the server's default
+    s.instances_model = "yolov8n-seg-coco-int8"
+    assert Settings(JsonStore(str(path))).instances_model == "yolov8n-seg-coco-int8"
+    s.instances_model = "none"
+    assert Settings(JsonStore(str(path))).instances_model == "none"
+    s.instances_model = ""
+    assert json.loads(path.read_text())["instances_model"] is None and s.instances_model is None
+    assert "instances_model" in settings_mod.KEYS
+    inside = Settings(OptionVarStore())  # Maya's optionVar
+    inside.instances_model = "none"
+    assert fake_maya.option_vars["img2maya_instances_model"] == '"none"'
+    assert Settings(OptionVarStore()).instances_model == "none"
+
+
 def test_camera_values_round_trip_and_bad_stored_values(tmp_path: Path) -> None:
     path = tmp_path / "s.json"
     s = Settings(JsonStore(str(path)))

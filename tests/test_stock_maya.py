@@ -223,6 +223,7 @@ image = dock.grab().toImage()
 assert not image.isNull() and image.width() > 100 and image.height() > 100
 body = dock.panel
 assert body.build_button.text() and body.recursion_slider.maximum() == 5
+assert [body.instances_combo.itemData(i) for i in range(body.instances_combo.count())] == [None, "none"]
 report["widgets"] = len(body.findChildren(qt.QtWidgets.QWidget))
 # the camera estimate over the photo thumbnail (QImageReader, QPainter) on this binding
 photo = os.path.join(os.environ["HOME"], "photo.png")

@@ -260,8 +260,8 @@ class ServerClient:
                 on_progress: ProgressCallback | None = None, timeout: float | None = None,
                 **fields: Any) -> dict[str, Any]:
         """Run networks (or reuse their cached output) and the analysis; returns the `result` message:
-        {scene, files, timings, cached, photo_sha256}. Fields: seg_model, depth_model, focal_px, fov_deg,
-        out_dir."""
+        {scene, files, timings, cached, photo_sha256}. Fields: seg_model, depth_model, instances_model
+        (a model id or "none"), focal_px, fov_deg, out_dir."""
         photo, fields = _absolute(photo, fields)
         return self._call(protocol.analyze_request(photo, recursion, options, **fields), on_progress, timeout)
 

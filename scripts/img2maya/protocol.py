@@ -58,7 +58,9 @@ def request(kind: str, req_id: str | None = None, **fields: Any) -> dict[str, An
 
 def analyze_request(photo: str, recursion: int = 0, options: Mapping[str, Any] | None = None,
                     req_id: str | None = None, **fields: Any) -> dict[str, Any]:
-    """`analyze`: photo path; optional seg_model, depth_model, focal_px, fov_deg, out_dir."""
+    """`analyze`: photo path; optional seg_model, depth_model, instances_model (an instance model id, or
+    "none": no instances; left out: the server's default instance model when installed), focal_px,
+    fov_deg, out_dir."""
     return request(ANALYZE, req_id, photo=str(photo), recursion=int(recursion),
                    options=dict(options or {}), **fields)
 
@@ -68,7 +70,9 @@ def regenerate_request(photo: str | None = None, ref: str | None = None,
                        options: Mapping[str, Any] | None = None, req_id: str | None = None,
                        **fields: Any) -> dict[str, Any]:
     """`regenerate`: analysis only on the cached network output of a photo path, a previous request
-    id (`ref`) or a photo hash. Pass supersede=True to cancel older regenerates (slider drags)."""
+    id (`ref`) or a photo hash; with a photo path, seg_model, depth_model and instances_model (as in
+    `analyze_request`) name the cache entry. Pass supersede=True to cancel older regenerates (slider
+    drags)."""
     if photo is None and ref is None and photo_sha256 is None:
         raise ValueError("regenerate needs photo, ref or photo_sha256")
     return request(REGENERATE, req_id, photo=None if photo is None else str(photo), ref=ref,

@@ -2,10 +2,10 @@
 chosen models and the typed camera values (field of view or focal length, camera height, ignore EXIF).
 
 Inside Maya they live in Maya's preferences as optionVars (`img2maya_python`, `img2maya_recent`,
-`img2maya_recursion`, `img2maya_seg_model`, `img2maya_depth_model`, `img2maya_fov_deg`,
-`img2maya_focal_mm`, `img2maya_camera_height_m`, `img2maya_ignore_exif`; each value is a JSON string, so
-lists and None survive), saved by Maya with the other preferences. Outside Maya (tests, scripts) the
-same keys go to a JSON file in the user's config folder (`config_path()`).
+`img2maya_recursion`, `img2maya_seg_model`, `img2maya_depth_model`, `img2maya_instances_model`,
+`img2maya_fov_deg`, `img2maya_focal_mm`, `img2maya_camera_height_m`, `img2maya_ignore_exif`; each value
+is a JSON string, so lists and None survive), saved by Maya with the other preferences. Outside Maya
+(tests, scripts) the same keys go to a JSON file in the user's config folder (`config_path()`).
 
 Pure standard library, Python 3.7+.
 """
@@ -23,8 +23,8 @@ from typing import Any
 MAX_RECENT = 10
 MAX_RECURSION = 5
 OPTION_PREFIX = "img2maya_"
-KEYS = ("python", "recent", "recursion", "seg_model", "depth_model", "fov_deg", "focal_mm", "camera_height_m",
-        "ignore_exif")
+KEYS = ("python", "recent", "recursion", "seg_model", "depth_model", "instances_model", "fov_deg", "focal_mm",
+        "camera_height_m", "ignore_exif")
 
 
 def config_path(env: Mapping[str, str] | None = None, platform: str | None = None) -> str:
@@ -186,6 +186,15 @@ class Settings:
     @depth_model.setter
     def depth_model(self, value: str | None) -> None:
         self.store.set("depth_model", value or None)
+
+    @property
+    def instances_model(self) -> str | None:
+        """The chosen instance model id ("none" = no instances; None: the server's default)."""
+        return self._str("instances_model")
+
+    @instances_model.setter
+    def instances_model(self, value: str | None) -> None:
+        self.store.set("instances_model", value or None)
 
     # camera values typed in the panel (None: automatic); the panel checks them before storing
     def _positive(self, key: str) -> float | None:
