@@ -22,7 +22,19 @@ import tempfile
 from typing import Any, cast
 
 MODULE_NAME = "img2maya"
-MODULE_VERSION = "0.1.0"
+
+
+def _version() -> str:
+    """The module's VERSION file (the one version source), beside maya_module/."""
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "VERSION")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read().strip()
+    except OSError:
+        return "0+unknown"
+
+
+MODULE_VERSION = _version()
 PLUGIN_FILE = "img2maya_plugin.py"
 SHELF_NAME = "img2maya"
 ICON = "img2maya.png"

@@ -27,7 +27,19 @@ import maya.api.OpenMaya as om
 
 COMMAND = "img2maya"
 VENDOR = "img2maya"
-VERSION = "0.1.0"
+
+
+def _version() -> str:
+    """The module's VERSION file (the one version source), beside plug-ins/."""
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "VERSION")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read().strip()
+    except OSError:
+        return "0+unknown"
+
+
+VERSION = _version()
 
 _FLAGS = (  # short, long, argument type
     ("-i", "-image", om.MSyntax.kString),

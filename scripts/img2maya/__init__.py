@@ -9,7 +9,21 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
+
+def _version() -> str:
+    """The module's VERSION file (the one version source, at the module root two levels up)."""
+    import os
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    path = os.path.join(root, "VERSION")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read().strip()
+    except OSError:
+        return "0+unknown"
+
+
+__version__ = _version()
 
 __all__ = ["QtUnavailable", "__version__", "build_scene", "load_scene", "show"]
 
