@@ -151,7 +151,7 @@ def read_gltf(path: str | os.PathLike[str]) -> tuple[list[MeshLook], Projector]:
 
     raw = Path(path).read_bytes()
     tree = _glb_chunks(raw)[0] if raw[:4] == b"glTF" else json.loads(raw)
-    tscene = trimesh.load(str(path), force="scene")
+    tscene: trimesh.Scene = trimesh.load(str(path), force="scene")  # type: ignore[assignment]
     meshes = []
     for node in tscene.graph.nodes_geometry:
         matrix, geom = tscene.graph[node]

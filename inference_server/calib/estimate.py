@@ -135,7 +135,7 @@ def estimate_camera(rgb: np.ndarray, prior_focal_px: float, *, labels: np.ndarra
     confidence = float(min(1.0, n_vert / (2 * MIN_VERTICAL_SEGMENTS)) * min(1.0, sup_vert / (2 * MIN_VERTICAL_SUPPORT * diag)))
     axes = _CV_TO_ENGINE @ frame.axes  # columns: horizontal 0, vertical, horizontal 1 (engine frame)
     up = axes[:, 1] * (1.0 if axes[1, 1] > 0 else -1.0)
-    horizontals = tuple(tuple(float(x) for x in axes[:, k]) for k in (0, 2))
+    horizontals = tuple((float(axes[0, k]), float(axes[1, k]), float(axes[2, k])) for k in (0, 2))
     est = CameraEstimate(
         found=n_vert >= MIN_VERTICAL_SEGMENTS and sup_vert >= MIN_VERTICAL_SUPPORT * diag,
         focal_px=float(frame.focal_px) if frame.focal_from_lines else None,

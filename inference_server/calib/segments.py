@@ -72,7 +72,7 @@ def detect(rgb: np.ndarray, trust: np.ndarray | None = None) -> Segments:
         return Segments(np.zeros((0, 4)), np.zeros(0))
     xy = lines.reshape(-1, 4).astype(np.float64)
     length = np.hypot(xy[:, 2] - xy[:, 0], xy[:, 3] - xy[:, 1])
-    keep = length >= MIN_LENGTH_FRAC * float(np.hypot(*grey.shape))
+    keep = length >= MIN_LENGTH_FRAC * math.hypot(*grey.shape[:2])
     xy, length = xy[keep], length[keep]
     if len(xy) > MAX_SEGMENTS:
         top = np.argsort(-length)[:MAX_SEGMENTS]

@@ -308,7 +308,7 @@ def write_random_checkpoint(prefix: str | os.PathLike[str], *, seed: int = 0, wi
     import tensorflow as tf
 
     rng = np.random.default_rng(seed)
-    values: dict[str, np.ndarray] = {}
+    values: dict[str, np.ndarray | np.generic] = {}
     for name, shape in expected_variables().items():
         shape = (reshape or {}).get(name, shape)
         if name.endswith("/weights"):
