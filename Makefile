@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SAMPLE ?= ../shared/samples/street_london_bus.jpg
 
-.PHONY: install demo test lint
+.PHONY: install demo test test-fast lint
 
 $(BIN)/img2maya: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -23,3 +23,7 @@ lint: install
 
 test: lint
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
+
+# The quick loop while editing: no test marked slow, none that needs ../shared (models, samples).
+test-fast: lint
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -m "not slow and not shared"

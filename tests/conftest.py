@@ -16,6 +16,17 @@ if str(ROOT / "scripts") not in sys.path:
     sys.path.insert(0, str(ROOT / "scripts"))
 
 
+SHARED_FIXTURES = {"shared_dir", "samples_dir", "models_dir"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test that uses ../shared through a fixture is marked `shared`, so `make test-fast`
+    (-m "not slow and not shared") never needs the folder (the fixtures skip cleanly without it)."""
+    for item in items:
+        if SHARED_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.shared)
+
+
 def _need(path: Path, what: str) -> Path:
     if not path.exists():
         pytest.skip(f"{what} not found at {path}: put the shared folder beside the project "

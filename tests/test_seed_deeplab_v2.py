@@ -71,6 +71,7 @@ def test_cocostuff_names():
     assert len(UNSUPERVISED_IDS) == 11 and 182 - len(UNSUPERVISED_IDS) == 171
 
 
+@pytest.mark.slow
 def test_full_checkpoint_loads_strictly_and_predicts(v1_ckpt, v1_state):
     state = dl.load_state_dict(v1_ckpt)
     assert len(state) == 632
@@ -164,6 +165,7 @@ def _reference_msc(n_classes: int = 182):
     return MSC().eval()
 
 
+@pytest.mark.slow
 def test_matches_class_based_reference(v1_ckpt, v1_state):
     ref = _reference_msc()
     ref.load_state_dict(v1_state, strict=True)

@@ -89,6 +89,7 @@ def test_variable_names_and_shapes():
     assert "model/decoder/Conv_18/weights" not in ev and "model/encoder/Conv_14/weights" not in ev
 
 
+@pytest.mark.slow
 def test_tf1_graph_restores_checkpoint_and_matches_tf2_network(ckpt, model):
     graph = tf.Graph()
     x = np.random.default_rng(5).random((2, 256, 512, 3)).astype(np.float32)
