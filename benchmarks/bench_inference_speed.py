@@ -1,8 +1,8 @@
 """Speed of the shipped networks and of the whole `img2maya scene` on a 2 MP photo (CPU, 2 threads).
 
 Stages, in-process: photo load (imageio.load_photo), segmentation (api.segment; its network runs and
-post-processing also shown apart), depth (api.estimate_depth with the sky mask), scene analysis
-(pipeline.analyse). "cold" = the first call in a fresh process (model load included); "warm" = the best of
+post-processing also shown apart), depth (api.estimate_depth with the sky mask), instances
+(api.detect_instances, when the instance model is installed), scene analysis (pipeline.analyse, fusing them). "cold" = the first call in a fresh process (model load included); "warm" = the best of
 the following calls. Then the warm SERVER (`python -m inference_server` through the Maya-side client, as
 the panel uses it): one analyze to start, then `--repeat` analyzes of photos it has never seen (the photo
 with one pixel changed, so the network cache cannot answer), with the server's own stage timings. Last,
@@ -14,7 +14,7 @@ when other jobs share the cores.
                                                         [--no-subprocess] [--no-server]
 
 The photo defaults to ../shared/samples/street_london_bus.jpg resized to 1734x1153 (2.0 MP) in a
-temporary folder. Targets (issue): whole scene <= 6 s cold, <= 1 s warm in the server.
+temporary folder. Targets: whole scene <= 2 s cold with the three networks, <= 0.8 s warm in the server.
 """
 
 from __future__ import annotations
@@ -72,9 +72,13 @@ def in_process(photo: Path, models: Path, repeat: int) -> list[dict[str, float]]
                 row[f"  segment: {part}"] = parts[part]
         row["depth"], depth = _timed(lambda ph=ph, seg=seg: api.estimate_depth(ph.rgb, models_dir=models,
                                                                                 sky_mask=seg), "depth")
+        inst = None
+        if api.available(api.DEFAULT_INSTANCES, models):
+            row["instances"], inst = _timed(lambda ph=ph: api.detect_instances(ph.rgb, models_dir=models),
+                                            "instances")
         if pipeline is not None:
-            row["analysis"], _ = _timed(lambda ph=ph, seg=seg, depth=depth: pipeline.analyse(
-                ph, seg, depth, SceneOptions()), "analysis")
+            row["analysis"], _ = _timed(lambda ph=ph, seg=seg, depth=depth, inst=inst: pipeline.analyse(
+                ph, seg, depth, SceneOptions(), instances=inst), "analysis")
         row["total"] = sum(v for k, v in row.items() if not k.startswith(" "))
         for k in list(row):
             if k != "total":
