@@ -154,6 +154,24 @@ def depth_scores(pred: np.ndarray, gt: np.ndarray, valid: np.ndarray) -> tuple[f
     return absrel, delta, int(v.sum())
 
 
+def seg_loo(mious: dict[str, dict[str, dict[str, float]]]) -> None:
+    """Leave one photo GROUP out (the groups are independent sources): for each group, the setting with
+    the best mean mIoU on the other groups, scored on it, beside PLAIN and the engine's own setting."""
+    print("\n## Segmentation settings by leave-one-group-out (mIoU)\n")
+    print("| model | held-out group | chosen on the others (ties: all listed) | its mIoU | PLAIN | ENGINE |")
+    print("|---|---|---|---|---|---|")
+    for mid, table in mious.items():
+        names = [v for v in table if not v.startswith("PLAIN")]  # ENGINE (resize by aspect) competes too
+        plain = next(v for v in table if v.startswith("PLAIN"))
+        for g in next(iter(table.values())):
+            others = [o for o in table[plain] if o != g]
+            mean = {v: round(float(np.mean([table[v][o] for o in others])), 4) for v in names}
+            top = max(mean.values())
+            best = [v for v in names if mean[v] == top]
+            print(f"| {mid} | {g} | {'; '.join(best)} | {' / '.join(f'{table[v][g]:.3f}' for v in best)} "
+                  f"| {table[plain][g]:.3f} | {table['ENGINE'][g]:.3f} |")
+
+
 DEPTH_VARIANTS: dict[str, dict[str, object]] = {  # the first is PLAIN: it wins ties
     "plain": {"flip": False, "clean": False},
     "clean": {"flip": False, "clean": True},
@@ -313,6 +331,7 @@ def main(argv: list[str] | None = None) -> int:
                 for up in ("nearest", "bilinear"):
                     variants[f"{rs}, flip={fl}, {up}"] = {"resize": rs, "flip": fl, "upsample": up}
     groups = seg_groups(s)
+    mious: dict[str, dict[str, dict[str, float]]] = {}  # model -> settings -> group -> mIoU
     print("| model | settings | " + " | ".join(groups) + " |")
     print("|---|---|" + "---|" * len(groups))
     for mid in seg_models:
@@ -332,7 +351,10 @@ def main(argv: list[str] | None = None) -> int:
             for g, pairs in groups.items():
                 acc, miou = score_seg(lambda a, n=net: n.predict(a).labels, g, pairs, spec.labels or "")
                 cells.append(f"{acc:.3f} / {miou:.3f}")
+                mious.setdefault(mid, {}).setdefault(vname, {})[g] = miou
             print(f"| {mid} | {vname} | " + " | ".join(cells) + " |", flush=True)
+    if args.grid:
+        seg_loo(mious)
 
     print("\n## Depth (AbsRel / delta<1.25 after median scaling)\n")
     if not api.available("pydnet-mobile-v1", models):
