@@ -170,17 +170,18 @@ def test_bench_synthetic_relative_depth_modes() -> None:
         relative_depth(z, "log:2")
 
 
-def test_a_memo_shared_across_camera_heights_gives_the_same_calibration() -> None:
-    """calibrate_depth_map(memo=...) (the server's regenerate with a new camera height) equals a fresh call."""
+def test_ground_data_kept_across_camera_heights_gives_the_same_calibration() -> None:
+    """calibrate_depth_map(ground=...) (the panel's camera-height field: the server's regenerate keeps
+    what does not depend on the height) equals a fresh call."""
     s = street()
     d = np.where(np.isfinite(s.depth), s.depth, np.nan) ** 0.7  # relative: a power of the metric depth
-    memo: dict = {}
+    data = dc.ground_data(d, s.labels, _specs(s.names))
     for height in (1.6, 2.3, 1.1, 1.6):
         z, cal, note = dc.calibrate_depth_map(d, s.labels, _specs(s.names), s.intr.focal_px, s.intr.cx, s.intr.cy,
-                                              height, memo=memo)
+                                              height, ground=data)
         z0, cal0, note0 = dc.calibrate_depth_map(d, s.labels, _specs(s.names), s.intr.focal_px, s.intr.cx,
                                                  s.intr.cy, height)
         assert cal is not None and cal == cal0 and note == note0, height
         assert np.array_equal(z, z0, equal_nan=True)
         assert cal.camera_height_m == height
-    assert memo["segments"] and "ground" in memo["calibrate"]
+    assert data.segments and isinstance(data.samples, dc.GroundSamples)

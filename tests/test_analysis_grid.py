@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from test_analysis_synth import street
 
-from inference_server.analysis import engine
+from inference_server.analysis import children
 from inference_server.analysis.camera import Intrinsics
 from inference_server.analysis.engine import SceneOptions, build_scene
 from inference_server.errors import UserError
@@ -74,7 +74,7 @@ def test_max_pixels_is_checked(bad: int) -> None:
 
 def test_recursion_on_a_lattice_keeps_children_inside(monkeypatch: pytest.MonkeyPatch) -> None:
     s = street()
-    monkeypatch.setattr(engine, "MAX_SPLIT_PIXELS", 300)  # every object is split on a lattice
+    monkeypatch.setattr(children, "MAX_SPLIT_PIXELS", 300)  # every object is split on a lattice
     scene = _build(s, recursion=2, max_pixels=0)
     parents = [o for o in iter_objects(scene["objects"]) if o["children"]]
     assert len(parents) >= 3

@@ -8,7 +8,7 @@ from scipy import ndimage
 
 from inference_server.analysis import instances as inst_mod
 from inference_server.analysis import stats as stats_mod
-from inference_server.analysis.instances import auto_min_area, depth_edges, split_instances
+from inference_server.analysis.instances import auto_min_area, class_components, depth_edges, split_instances
 from inference_server.analysis.shapes import load_table
 from inference_server.analysis.stats import gather, group_pixels, instance_stats
 
@@ -121,35 +121,19 @@ def test_bbox_colour_and_confidence_per_instance() -> None:
     assert st.depth[car, 6] == 0 and np.isnan(st.depth[car, 2])
 
 
-def test_a_memo_shared_across_min_areas_gives_the_same_instances() -> None:
-    """split_instances(memo=...) (the server's regenerate with a new min_area_px) equals a fresh split."""
-    from test_analysis_synth import street
-
-    s = street()
-    depth = np.where(np.isfinite(s.depth), s.depth, np.nan).astype(np.float32)  # as the engine gives it
-    table = load_table(None)
-    sp = [table.lookup(n) for n in s.names]
-    memo: dict = {}
-    for min_area in (50, 400, 50, 2000):
-        inst, lab = split_instances(s.labels, sp, depth, min_area, memo=memo)
-        ref, ref_lab = split_instances(s.labels, sp, depth, min_area)
-        assert np.array_equal(inst, ref) and np.array_equal(lab, ref_lab), min_area
-    assert "edges" in memo and any(isinstance(k, tuple) and k[0] == "cut" for k in memo)
-    assert len(np.unique(split_instances(s.labels, sp, depth, 50, memo=memo)[0])) > 3
-
-
-def test_a_label_memo_shared_across_depths_gives_the_same_instances() -> None:
-    """split_instances(label_memo=...) kept across depths (a new camera height) equals a fresh split."""
+def test_class_components_kept_across_depths_give_the_same_instances() -> None:
+    """split_instances(components=...) kept across depths (the panel's camera height with relative
+    depth: the calibrated depth changes, the labels do not) equals a fresh split."""
     from test_analysis_synth import street
 
     s = street()
     table = load_table(None)
     sp = [table.lookup(n) for n in s.names]
-    label_memo: dict = {}
+    parts = class_components(s.labels, sp)
     for scale in (1.0, 2.0, 0.5):
         depth = (np.where(np.isfinite(s.depth), s.depth, np.nan) ** scale).astype(np.float32)
-        inst, lab = split_instances(s.labels, sp, depth, 50, memo={}, label_memo=label_memo)
+        inst, lab = split_instances(s.labels, sp, depth, 50, components=parts)
         ref, ref_lab = split_instances(s.labels, sp, depth, 50)
         assert np.array_equal(inst, ref) and np.array_equal(lab, ref_lab), scale
-    assert "slices" in label_memo and any(isinstance(k, tuple) and k[0] == "comp" for k in label_memo)
+    assert set(parts.comps) == {k for k, spec in enumerate(sp) if not (spec.flat or spec.role == "sky")}
     assert len(np.unique(inst)) > 3

@@ -53,8 +53,8 @@ class Box:
         """Move the face on side `sign` of local `axis` outward by t metres."""
         size = list(self.size)
         size[axis] += t
-        shift = self.rotation[:, axis] * (sign * t / 2.0)
-        return replace(self, center=tuple(np.asarray(self.center) + shift), size=tuple(size))
+        c = np.asarray(self.center) + self.rotation[:, axis] * (sign * t / 2.0)
+        return replace(self, center=(c[0], c[1], c[2]), size=(size[0], size[1], size[2]))
 
     @property
     def bottom(self) -> float:
@@ -77,7 +77,7 @@ def percentiles(a: np.ndarray, q: list[float] | tuple[float, ...]) -> np.ndarray
     return np.where(t >= 0.5, x1 - d * (1.0 - t), x0 + d * t)
 
 
-def _widen(lo: float, hi: float) -> tuple[float, float]:
+def widen(lo: float, hi: float) -> tuple[float, float]:
     mid, half = (lo + hi) / 2.0, (hi - lo) * _WIDEN / 2.0
     return float(mid - half), float(mid + half)
 
@@ -85,7 +85,7 @@ def _widen(lo: float, hi: float) -> tuple[float, float]:
 def robust_span(x: np.ndarray) -> tuple[float, float]:
     """Percentile 2..98 range widened to the full range of a uniform distribution."""
     lo, hi = percentiles(x, [P_LO, P_HI])
-    return _widen(lo, hi)
+    return widen(lo, hi)
 
 
 def occupied_span(x: np.ndarray, resolution: float, min_count: int = 3,
@@ -219,7 +219,7 @@ def fit_box(points: np.ndarray, spec: ShapeSpec, cam_pos: np.ndarray, *, yaw: fl
     noise = max(0.02, 0.01 * dist)
     # bins of about the depth noise, and at least 1/200 of the object's robust size
     res = max(noise, 0.005 * max(q2[0, 1] - q2[0, 0], q2[1, 1] - q2[1, 0]))
-    robust = [_widen(q2[k, 0], q2[k, 1]) for k in range(3)]
+    robust = [widen(q2[k, 0], q2[k, 1]) for k in range(3)]
     spans = [occupied_span(x, res, robust=robust[k]) if sharp else robust[k] for k, x in enumerate(coords)]
     if depth_sigma > 0:
         view = np.asarray(p.mean(axis=0) - cam_pos)
@@ -375,7 +375,8 @@ def cover_bbox(box: Box, bbox: np.ndarray, pose: Pose, intr: Intrinsics, *, keep
                     else:
                         hi_t = mid
                 c, sz = grow(c, sz, ax, sg, hi_t)
-    return Box(center=tuple(float(x) for x in c), yaw=box.yaw, size=tuple(float(x) for x in sz))
+    return Box(center=(float(c[0]), float(c[1]), float(c[2])), yaw=box.yaw,
+               size=(float(sz[0]), float(sz[1]), float(sz[2])))
 
 
 def _footprint(box: Box) -> np.ndarray:

@@ -32,7 +32,8 @@ the horizon row directly, feet row minus camera height x pixel height / real hei
 focal length needed; median over the objects), else the image centre row (level camera). The search
 minimises log(cost) + w (tan(pitch - prior))^2 + ROLL_PRIOR tan(roll)^2, w = OBJECT_PITCH_PRIOR[number of
 objects] (PITCH_PRIOR when the prior is only the level-camera guess): with the log, the prior matters where
-every horizon fits about equally badly and hardly at all where one fits far better (clean depth). Among the families the lowest total wins.
+every horizon fits about equally badly and hardly at all where one fits far better (clean depth). Among the
+families the lowest total wins.
 
 The map is applied to every pixel (non-ground too) and clamped to a sane range (NEAR_FACTOR x the
 nearest ground depth .. FAR_FACTOR x the farthest). ``calibrate`` returns None with a reason when there
@@ -47,6 +48,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -55,7 +57,7 @@ FAMILIES = ("power", "affine")
 MIN_GROUND_PIXELS = 400  # fewer valid ground pixels: no calibration
 MIN_GROUND_ROWS = 0.06  # the ground must span at least this fraction of the image height (p2..p98 rows)
 MAX_POINTS = 2000  # ground samples used for the grid search (evenly strided)
-TRUNC_FRAC = 0.15  # outlier threshold in log network depth: this fraction of the ground's log-depth spread ...
+TRUNC_FRAC = 0.15  # outlier threshold in log network depth: this fraction of the ground's log-depth spread
 TRUNC_MIN = 0.02  # ... at least this
 MIN_INLIERS = 0.3  # fraction of ground pixels within the threshold for a fit to be trusted ...
 MIN_EXPLAINED = 0.25  # ... and the robust R^2 of the ground's log network depth explained by the fit
@@ -66,7 +68,7 @@ REFINE_STEPS = 2
 COARSE_POINTS = 800  # ground samples for the coarse grid
 POLISH_EVALS = 50  # Nelder-Mead evaluations
 PITCH_PRIOR = 50.0  # added to the log cost per (tan pitch)^2: pulls the horizon toward the image centre
-OBJECT_PITCH_PRIOR = (50.0, 200.0, 1000.0)  # the same weight with a horizon from 0, 1, >= 2 known-height objects
+OBJECT_PITCH_PRIOR = (50.0, 200.0, 1000.0)  # the same weight, horizon from 0, 1, >= 2 known-height objects
 ROLL_PRIOR = 50.0  # ... and per (tan roll)^2 toward level
 COST_FLOOR = 1e-3
 Z_MIN_M = 0.2  # clamp range of the calibrated depth
@@ -137,7 +139,8 @@ class DepthCalibration:
             "method": "ground-calibrated", "family": self.family, "a": r(self.a, 6), "b": r(self.b, 6),
             "horizon_px": r(self.horizon_px, 2), "slope": r(self.slope, 5), "pitch_deg": r(self.pitch_deg, 3),
             "roll_deg": r(self.roll_deg, 3), "camera_height_m": r(self.camera_height_m),
-            "inlier_ratio": r(self.inlier_ratio), "residual_log": r(self.residual), "cost": r(self.cost), "explained": r(self.explained), "scale": r(self.scale, 6),
+            "inlier_ratio": r(self.inlier_ratio), "residual_log": r(self.residual), "cost": r(self.cost),
+            "explained": r(self.explained), "scale": r(self.scale, 6),
             "ground_pixels": int(self.n_ground), "z_clamp_m": [r(self.z_clamp[0], 3), r(self.z_clamp[1], 3)],
             "ground_z_m": [r(self.ground_z[0], 3), r(self.ground_z[1], 3)],
             "family_costs": {k: r(v) for k, v in self.costs.items()},
@@ -203,7 +206,7 @@ def _fit_family(family: str, d: np.ndarray, q: np.ndarray, trunc: float,
         mx = np.multiply(w, x, out=t1).sum(1) / np.maximum(sw, 1e-300)
         my = (w @ y) / np.maximum(sw, 1e-300)
         dx = np.subtract(x, mx[:, None], out=t1)
-        wdx = np.multiply(w, dx, out=t2)  # once for both sums: the same products in the same order as w * dx * dx
+        wdx = np.multiply(w, dx, out=t2)  # once for both sums: the same products, same order as w * dx * dx
         sxx = np.multiply(wdx, dx, out=t1).sum(1)
         sxy = np.multiply(wdx, np.subtract(y[None, :], my[:, None], out=t1), out=t1).sum(1)
         ok = (sw > 0) & (sxx > 1e-300)
@@ -228,7 +231,8 @@ def _fit_family(family: str, d: np.ndarray, q: np.ndarray, trunc: float,
 
 def _search(family: str, u: np.ndarray, v: np.ndarray, d: np.ndarray, focal: float, cx: float, cy: float,
             height: float, trunc: float, hs: np.ndarray, ss: np.ndarray,
-            prior: float = 0.0, prior_weight: float = PITCH_PRIOR) -> tuple[float, float, float, float, float]:
+            prior: float = 0.0,
+            prior_weight: float = PITCH_PRIOR) -> tuple[float, float, float, float, float]:
     """Best (cost, horizon, slope, a, b) over the grid hs x ss."""
     hh, sg = np.meshgrid(hs, ss, indexing="ij")
     hh, sg = hh.ravel()[:, None], sg.ravel()[:, None]
@@ -236,7 +240,8 @@ def _search(family: str, u: np.ndarray, v: np.ndarray, d: np.ndarray, focal: flo
     a, b, cost = _fit_family(family, d, q, trunc)
     # log of the cost (a Gaussian likelihood with unknown noise): the prior weighs more where the data fit
     # any horizon about equally badly (network depth), and little where one horizon fits much better
-    total = np.log(np.minimum(cost, 1e6) + COST_FLOOR) + prior_weight * ((hh[:, 0] - prior) / focal) ** 2 + ROLL_PRIOR * sg[:, 0] ** 2
+    total = (np.log(np.minimum(cost, 1e6) + COST_FLOOR) + prior_weight * ((hh[:, 0] - prior) / focal) ** 2
+             + ROLL_PRIOR * sg[:, 0] ** 2)
     k = int(np.argmin(total))
     return float(total[k]), float(hh[k, 0]), float(sg[k, 0]), float(a[k]), float(b[k])
 
@@ -251,14 +256,16 @@ def _polish(family: str, u: np.ndarray, v: np.ndarray, d: np.ndarray, focal: flo
 
     def total(x: np.ndarray) -> float:
         h, s = float(np.clip(x[0], *h_range)), float(np.clip(x[1], -s_max, s_max))
-        return _search(family, u, v, d, focal, cx, cy, height, trunc, np.array([h]), np.array([s]), prior, prior_weight)[0]
+        return _search(family, u, v, d, focal, cx, cy, height, trunc, np.array([h]), np.array([s]), prior,
+                       prior_weight)[0]
 
     x0 = np.array([start[1], start[2]])
     res = minimize(total, x0, method="Nelder-Mead",
-                   options={"initial_simplex": [x0, x0 + [2.0, 0.0], x0 + [0.0, 0.01]], "xatol": 0.05, "fatol": 1e-5,
-                            "maxfev": POLISH_EVALS})
+                   options={"initial_simplex": [x0, x0 + [2.0, 0.0], x0 + [0.0, 0.01]], "xatol": 0.05,
+                            "fatol": 1e-5, "maxfev": POLISH_EVALS})
     h, s = float(np.clip(res.x[0], *h_range)), float(np.clip(res.x[1], -s_max, s_max))
-    cand = _search(family, u, v, d, focal, cx, cy, height, trunc, np.array([h]), np.array([s]), prior, prior_weight)
+    cand = _search(family, u, v, d, focal, cx, cy, height, trunc, np.array([h]), np.array([s]), prior,
+                   prior_weight)
     return cand if cand[0] <= start[0] else start
 
 
@@ -297,7 +304,8 @@ def fit_ground_calibration(u: np.ndarray, v: np.ndarray, d: np.ndarray, focal: f
         for _ in range(REFINE_STEPS):  # refine around the best cell
             hs = np.linspace(max(h_lo, res[1] - dh), min(h_hi, res[1] + dh), 9)
             ss = np.linspace(max(-s_max, res[2] - ds), min(s_max, res[2] + ds), 5)
-            cand = _search(fam, us, vs, ds_, focal, cx, cy, height, trunc, hs, ss, horizon_prior, prior_weight)
+            cand = _search(fam, us, vs, ds_, focal, cx, cy, height, trunc, hs, ss, horizon_prior,
+                           prior_weight)
             if cand[0] <= res[0]:
                 res = cand
             dh, ds = (hs[-1] - hs[0]) / 8.0, (ss[-1] - ss[0]) / 4.0
@@ -305,10 +313,10 @@ def fit_ground_calibration(u: np.ndarray, v: np.ndarray, d: np.ndarray, focal: f
     costs = {f: best[f][0] for f in best}
     fam = min(best, key=lambda f: best[f][0])
     res = best[fam]
-    start = _search(fam, u, v, d, focal, cx, cy, height, trunc, np.array([res[1]]), np.array([res[2]]), horizon_prior,
-                    prior_weight)
-    c, h, s, a, b = _polish(fam, u, v, d, focal, cx, cy, height, trunc, start, horizon_prior, (h_lo, h_hi), s_max,
-                            prior_weight)
+    start = _search(fam, u, v, d, focal, cx, cy, height, trunc, np.array([res[1]]), np.array([res[2]]),
+                    horizon_prior, prior_weight)
+    c, h, s, a, b = _polish(fam, u, v, d, focal, cx, cy, height, trunc, start, horizon_prior, (h_lo, h_hi),
+                            s_max, prior_weight)
     return fam, h, s, a, b, c, costs
 
 
@@ -320,9 +328,29 @@ def network_residual(family: str, a: float, b: float, d: np.ndarray, z_ground: n
         return (d - (z_ground - b) / a) / d
 
 
-def _ground_samples(depth: np.ndarray, ground: np.ndarray) -> str | tuple[Any, ...]:
-    """calibrate's ground pixels with depth and its samples for the fit (or why there are too few):
-    (n, uu, vv, dg, trunc, u, v, dd)."""
+@dataclass(frozen=True)
+class GroundSamples:
+    """calibrate's ground pixels with depth (uu, vv, dg: all n of them) and its samples for the fit
+    (u, v, dd), with the outlier threshold `trunc` in log network depth."""
+
+    n: int
+    uu: np.ndarray
+    vv: np.ndarray
+    dg: np.ndarray
+    trunc: float
+    u: np.ndarray
+    v: np.ndarray
+    dd: np.ndarray
+
+    @cached_property
+    def spread(self) -> float:
+        """The ground's log-depth spread (median absolute deviation): what a fit must explain."""
+        ld = np.log(self.dg)
+        return float(np.median(np.abs(ld - np.median(ld))))
+
+
+def ground_samples(depth: np.ndarray, ground: np.ndarray) -> GroundSamples | str:
+    """The ground samples of a depth map and ground mask, or why there are too few."""
     d = np.asarray(depth, dtype=np.float64)
     g = np.asarray(ground, dtype=bool) & np.isfinite(d) & (d > 0)
     vv, uu = np.nonzero(g)
@@ -336,26 +364,24 @@ def _ground_samples(depth: np.ndarray, ground: np.ndarray) -> str | tuple[Any, .
     lo5, hi95 = np.percentile(np.log(dg), [5.0, 95.0])
     trunc = max(TRUNC_MIN, TRUNC_FRAC * float(hi95 - lo5))
     stride = max(1, n // MAX_POINTS)
-    return n, uu, vv, dg, trunc, uu[::stride], vv[::stride], dg[::stride]
+    return GroundSamples(n, uu, vv, dg, trunc, uu[::stride], vv[::stride], dg[::stride])
 
 
 def calibrate(depth: np.ndarray, ground: np.ndarray, focal: float, cx: float, cy: float, height: float,
               families: tuple[str, ...] = FAMILIES, horizon_prior: float = 0.0,
-              prior_weight: float = PITCH_PRIOR, memo: dict[str, Any] | None = None,
+              prior_weight: float = PITCH_PRIOR, samples: GroundSamples | str | None = None,
               horizon: tuple[float, float] | None = None) -> tuple[DepthCalibration | None, str]:
     """Fit the ground calibration of a relative depth map (larger = farther, NaN = no depth).
 
     `ground` is a boolean mask of ground-role pixels; `horizon_prior` the expected horizon row offset
     from cy (0: level camera; see horizon_from_objects). Returns (calibration, "") or (None, why not).
-    Apply it with ``calibration.map(depth)``. `memo`: a dict the caller keeps across calls with the
-    SAME depth and ground (another height or horizon prior): the ground samples are gathered once.
+    Apply it with ``calibration.map(depth)``. `samples`: ground_samples(depth, ground) when the caller
+    has them already (they do not depend on the height or the horizon prior).
     """
-    memo = {} if memo is None else memo
-    if "ground" not in memo:
-        memo["ground"] = _ground_samples(depth, ground)
-    if isinstance(memo["ground"], str):
-        return None, memo["ground"]
-    n, uu, vv, dg, trunc, u, v, dd = memo["ground"]
+    gs = ground_samples(depth, ground) if samples is None else samples
+    if isinstance(gs, str):
+        return None, gs
+    n, uu, vv, dg, trunc, u, v, dd = gs.n, gs.uu, gs.vv, gs.dg, gs.trunc, gs.u, gs.v, gs.dd
     fam, h, s, a, b, cost, costs = fit_ground_calibration(u, v, dd, focal, cx, cy, height, trunc, families,
                                                           horizon_prior, prior_weight, horizon)
     if not np.isfinite(cost):
@@ -371,13 +397,11 @@ def calibrate(depth: np.ndarray, ground: np.ndarray, focal: float, cx: float, cy
     full_cost = float(np.minimum(r ** 2, trunc ** 2).mean() / trunc ** 2)
     # the fit must explain a good part of the ground's depth variation (robust R^2 from median absolute
     # deviations); a network depth unrelated to the ground's rows explains none
-    if "spread" not in memo:
-        ld = np.log(dg)
-        memo["spread"] = float(np.median(np.abs(ld - np.median(ld))))
-    spread = memo["spread"]
+    spread = gs.spread
     rr = network_residual(fam, a, b, dg, zg)
     rr = rr[np.isfinite(rr)]
-    explained = 1.0 - (float(np.median(np.abs(rr - np.median(rr)))) / spread) ** 2 if len(rr) and spread > 0 else 0.0
+    explained = (1.0 - (float(np.median(np.abs(rr - np.median(rr)))) / spread) ** 2 if len(rr) and spread > 0
+                 else 0.0)
     if ratio < MIN_INLIERS or explained < MIN_EXPLAINED:
         return None, (f"poor ground fit: {100 * ratio:.0f} % of the ground pixels fit a flat ground, "
                       f"R2 {explained:.2f}")
@@ -393,8 +417,8 @@ def calibrate(depth: np.ndarray, ground: np.ndarray, focal: float, cx: float, cy
         metric_res = float(np.nanmedian(np.abs(np.log(map_values(fam, a, b, dg[inl]) / zg[inl]))))
     cal = DepthCalibration(family=fam, a=a, b=b, horizon_px=h, slope=s, camera_height_m=float(height),
                            focal_px=float(focal), inlier_ratio=ratio, residual=metric_res,
-                           cost=full_cost, explained=explained, scale=scale, n_ground=n, z_clamp=clamp, ground_z=(float(z_lo), float(z_hi)),
-                           costs=costs)
+                           cost=full_cost, explained=explained, scale=scale, n_ground=n, z_clamp=clamp,
+                           ground_z=(float(z_lo), float(z_hi)), costs=costs)
     return cal, ""
 
 
@@ -405,7 +429,8 @@ def horizon_from_objects(labels: np.ndarray, heights: dict[int, float], camera_h
     ground is P H / S rows below the horizon (level camera; H = camera height), whatever the focal
     length. One estimate per connected segment not cut by the image border (continuous row
     coordinates: the top edge of the image is 0)."""
-    return np.asarray([y1 - camera_height * (y1 - y0) / size for y0, y1, size, _ in _standing_segments(labels, heights, min_px)],
+    segments = _standing_segments(labels, heights, min_px)
+    return np.asarray([y1 - camera_height * (y1 - y0) / size for y0, y1, size, _ in segments],
                       dtype=np.float64)
 
 
@@ -427,14 +452,15 @@ def _standing_segments(labels: np.ndarray, heights: dict[int, float],
             if sl is None or counts[k] < min_px:
                 continue
             y0, y1 = sl[0].start, sl[0].stop
-            if y0 <= 0 or y1 >= lab.shape[0] or y1 - y0 < 12 or sl[1].start <= 0 or sl[1].stop >= lab.shape[1]:
+            cut = y0 <= 0 or y1 >= lab.shape[0] or sl[1].start <= 0 or sl[1].stop >= lab.shape[1]
+            if cut or y1 - y0 < 12:
                 continue
             out.append((y0, y1, size, (sl[1].start + sl[1].stop) / 2.0))
     return out
 
 
-def heights_from_horizon(segments: list[tuple[int, int, float, float]], horizon: tuple[float, float], cx: float,
-                         cy: float) -> tuple[list[float], list[int]]:
+def heights_from_horizon(segments: list[tuple[int, int, float, float]], horizon: tuple[float, float],
+                         cx: float, cy: float) -> tuple[list[float], list[int]]:
     """Camera heights implied by standing objects of known height under a known horizon, with each
     object's pixel height: an object of real height S spanning rows y0..y1 whose feet are
     D = y1 - (cy + h + s (x - cx)) rows below the horizon stands where the camera is S D / (y1 - y0)
@@ -450,8 +476,27 @@ def heights_from_horizon(segments: list[tuple[int, int, float, float]], horizon:
     return out, tall
 
 
+@dataclass(frozen=True)
+class GroundData:
+    """What calibrate_depth_map needs besides the camera height, for one depth map, label map and
+    shapes table: the ground mask, the standing segments of trusted height and the ground samples."""
+
+    mask: np.ndarray
+    segments: list[tuple[int, int, float, float]] | None
+    samples: GroundSamples | str
+
+
+def ground_data(depth: np.ndarray, labels: np.ndarray, specs: list[Any]) -> GroundData:
+    """GroundData of a depth map, its class ids (< 0: none) and the shapes-table entry of each id."""
+    lab = np.asarray(labels)
+    gid = np.array([sp.role == "ground" for sp in specs], dtype=bool)
+    mask = (lab >= 0) & gid[np.clip(lab, 0, max(len(gid) - 1, 0))] if len(gid) else np.zeros(lab.shape, bool)
+    refs = {i: float(sp.size[1]) for i, sp in enumerate(specs) if sp.ref and sp.standing is True}
+    return GroundData(mask, _standing_segments(lab, refs) if refs else None, ground_samples(depth, mask))
+
+
 def calibrate_depth_map(depth: np.ndarray, labels: np.ndarray, specs: list[Any], focal: float, cx: float,
-                        cy: float, height: float, memo: dict[str, Any] | None = None,
+                        cy: float, height: float, ground: GroundData | None = None,
                         up: tuple[float, float, float] | None = None,
                         estimate_height: bool = False) -> tuple[np.ndarray, DepthCalibration | None, str]:
     """The engine's entry point: (depth to use, calibration or None, one-line warning).
@@ -460,21 +505,14 @@ def calibrate_depth_map(depth: np.ndarray, labels: np.ndarray, specs: list[Any],
     ``standing``, ``size``): ground-role classes give the fit, standing trusted-height classes the
     horizon prior. On success the depth comes back as metric z (float32, NaN kept); otherwise the input
     comes back unchanged and the warning says why, so the caller keeps its single-scale behaviour.
-    `memo`: a dict the caller keeps across calls with the SAME depth, labels and specs (another camera
-    height): what does not depend on the height (the ground mask and samples, the standing segments)
-    is computed once. `up`: the camera-frame up vector the photo's vanishing points give: the horizon
-    is then known and only the map is fitted; with `estimate_height` the camera height comes from the
-    standing objects of known height under that horizon (heights_from_horizon), `height` being only the
-    fallback when fewer than MIN_HEIGHT_OBJECTS are seen.
+    `ground`: ground_data(depth, labels, specs) when the caller keeps it across camera heights (the
+    panel's camera-height field). `up`: the camera-frame up vector the photo's vanishing points give: the
+    horizon is then known and only the map is fitted; with `estimate_height` the camera height comes
+    from the standing objects of known height under that horizon (heights_from_horizon), `height` being
+    only the fallback when fewer than MIN_HEIGHT_OBJECTS are seen.
     """
-    memo = {} if memo is None else memo
-    if "ground_mask" not in memo:
-        lab = np.asarray(labels)
-        gid = np.array([sp.role == "ground" for sp in specs], dtype=bool)
-        memo["ground_mask"] = (lab >= 0) & gid[np.clip(lab, 0, max(len(gid) - 1, 0))] if len(gid) else np.zeros(lab.shape, bool)
-        refs = {i: float(sp.size[1]) for i, sp in enumerate(specs) if sp.ref and sp.standing is True}
-        memo["segments"] = _standing_segments(lab, refs) if refs else None
-    ground, segments = memo["ground_mask"], memo["segments"]
+    data = ground_data(depth, labels, specs) if ground is None else ground
+    segments = data.segments
     rows = np.asarray([y1 - height * (y1 - y0) / size for y0, y1, size, _ in segments],
                       dtype=np.float64) if segments is not None else np.zeros(0)
     prior = float(np.median(rows)) - cy if len(rows) else 0.0
@@ -485,20 +523,23 @@ def calibrate_depth_map(depth: np.ndarray, labels: np.ndarray, specs: list[Any],
         horizon = (-focal * up[2] / up[1], up[0] / up[1])
         if estimate_height and segments:
             heights, tall = heights_from_horizon(segments, horizon, cx, cy)
-            if len(heights) >= MIN_HEIGHT_OBJECTS:  # nearer (taller) objects measure it better: weighted median
+            if len(heights) >= MIN_HEIGHT_OBJECTS:  # nearer (taller) objects weigh more: weighted median
                 order = np.argsort(heights)
                 cum = np.cumsum(np.asarray(tall)[order])
                 mid = float(np.asarray(heights)[order][np.searchsorted(cum, cum[-1] / 2.0)])
                 height = float(np.clip(mid, HEIGHT_RANGE_M[0], HEIGHT_RANGE_M[1]))
                 height_note = f"camera height {height:.2f} m from {len(heights)} object(s) of known height"
-    cal, why = calibrate(depth, ground, focal, cx, cy, height, horizon_prior=prior, prior_weight=weight,
-                         memo=memo.setdefault("calibrate", {}), horizon=horizon)
+    cal, why = calibrate(depth, data.mask, focal, cx, cy, height, horizon_prior=prior, prior_weight=weight,
+                         samples=data.samples, horizon=horizon)
     if cal is None:
-        return depth, None, f"relative depth not calibrated on the ground ({why}): one scale factor used instead"
-    z = cal.map(depth, ground).astype(np.float32)
+        return depth, None, (f"relative depth not calibrated on the ground ({why}): one scale factor used "
+                             "instead")
+    z = cal.map(depth, data.mask).astype(np.float32)
     src = ("horizon from the vanishing points" if horizon is not None else
-           f"horizon prior from {len(rows)} object(s) of known height" if len(rows) else "level-camera horizon prior")
-    note = (f"relative depth calibrated on the ground ({cal.family} map, {src}, pitch {cal.pitch_deg:.1f} deg, "
-            f"roll {cal.roll_deg:.1f} deg, {100 * cal.inlier_ratio:.0f} % of ground pixels fit, {height_note}): "
+           f"horizon prior from {len(rows)} object(s) of known height" if len(rows)
+           else "level-camera horizon prior")
+    note = (f"relative depth calibrated on the ground ({cal.family} map, {src}, "
+            f"pitch {cal.pitch_deg:.1f} deg, roll {cal.roll_deg:.1f} deg, "
+            f"{100 * cal.inlier_ratio:.0f} % of ground pixels fit, {height_note}): "
             f"ground depth {cal.ground_z[0]:.1f}..{cal.ground_z[1]:.1f} m")
     return z, cal, note

@@ -7,7 +7,8 @@ functions of the analysis-grid arrays; docs/SHAPES.md, "Instances"):
 1. ``COCO_TO_SCENE`` (data) maps each COCO class to the scene labels it may be called (first one the
    label set has wins; the COCO name itself when it has none), the semantic labels that refine it
    (a COCO "car" over ADE20K "van" pixels is a van; below ``CONFIDENT_SCORE`` any compatible majority
-   label refines it: a weak "truck" over "car" pixels is a car) and the semantic labels whose pixels it may take.
+   label refines it: a weak "truck" over "car" pixels is a car) and the semantic labels whose pixels it may
+   take.
 2. An instance's pixels are its mask where the semantic label is compatible, or unlabelled (no class,
    or a skipped class such as ADE20K "other"). A COCO thing the label set lacks entirely takes its
    mask wherever the semantic label is not sky or a ground plane, and becomes an object with its COCO
@@ -29,14 +30,14 @@ functions of the analysis-grid arrays; docs/SHAPES.md, "Instances"):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from scipy import ndimage
 
-from .instances import split_instances
+from .instances import ClassComponents, split_instances
 from .shapes import ShapeSpec
 
 MIN_SCORE = 0.25  # instances below this score are ignored (the runner's own threshold)
@@ -180,7 +181,8 @@ def fuse(labels: np.ndarray, names: Sequence[str], specs: Sequence[ShapeSpec], d
     # grid -> instance image pixel indices (pixel centres map onto pixel centres)
     r = (r + 0.5) * (instances.height / ih) - 0.5
     c = (c + 0.5) * (instances.width / iw) - 0.5
-    floor = max(MIN_PIXELS_FLOOR, int(round(MIN_PIXELS_FRACTION * h * w))) if min_pixels is None else min_pixels
+    floor = (max(MIN_PIXELS_FLOOR, int(round(MIN_PIXELS_FRACTION * h * w))) if min_pixels is None
+             else min_pixels)
     name_list = [str(x) for x in names]
     index = {x: k for k, x in enumerate(name_list)}
     luts: dict[str, np.ndarray] = {}
@@ -257,8 +259,9 @@ def fuse(labels: np.ndarray, names: Sequence[str], specs: Sequence[ShapeSpec], d
                  [coco_names[int(i)] for i in src], str(instances.model))
 
 
-def _absorb(taken: np.ndarray, lab: np.ndarray, cand: list[Any], keep: np.ndarray, luts: dict[str, np.ndarray],
-            coco_names: list[str], instances: Any, c: np.ndarray, r: np.ndarray) -> None:
+def _absorb(taken: np.ndarray, lab: np.ndarray, cand: list[Any], keep: np.ndarray,
+            luts: dict[str, np.ndarray], coco_names: list[str], instances: Any, c: np.ndarray,
+            r: np.ndarray) -> None:
     """Rule 4, in place: free pixels of a class compatible with the nearest kept instance, within its
     margin, join it (one distance transform over the kept instances' region)."""
     ys, xs = np.nonzero(taken >= 0)
@@ -341,30 +344,20 @@ def _join_fragments(taken: np.ndarray, lab: np.ndarray, cand: list[Any], luts: d
 
 
 def split_with(labels: np.ndarray, specs: Sequence[ShapeSpec], depth: np.ndarray | None, min_area: int,
-               fused: Fused | None, memo: dict[Any, Any] | None = None, label_memo: dict[Any, Any] | None = None
+               fused: Fused | None, components: Callable[[np.ndarray], ClassComponents] | None = None
                ) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any] | None]]:
     """``split_instances`` with the fused instance objects first: (instance map, class id of each
     instance, per instance its ``{"model", "score", "class"}`` record or None for a semantic one).
 
-    The semantic split runs on the pixels no instance kept (``fused.rest``); its memos are kept per fused
-    label map, so another fusion (other instances, depth order) never reads a stale one.
+    The semantic split runs on the pixels no instance kept (``fused.rest``). `components`: the
+    caller's class_components of a label map (the labels, or what the instances left), when it keeps
+    them across calls.
     """
+    rest = labels if fused is None or len(fused.label) == 0 else fused.rest
+    sem, sem_label = split_instances(rest, specs, depth, min_area,
+                                     components=components(rest) if components is not None else None)
     if fused is None or len(fused.label) == 0:
-        inst, inst_label = split_instances(labels, specs, depth, min_area, memo=memo, label_memo=label_memo)
-        return inst, inst_label, [None] * len(inst_label)
-    memo = {} if memo is None else memo
-    lmemo = memo if label_memo is None else label_memo
-    key = ("fused", hash(fused.rest.tobytes()))
-    for d in (memo, lmemo):
-        for k in [k for k in d if isinstance(k, tuple) and k and k[0] == "fused" and k != key]:
-            del d[k]  # only the latest fusion's memos are kept
-    sub = memo.setdefault(key, {})
-    if "edges" in memo:
-        sub.setdefault("edges", memo["edges"])
-    sub_l = lmemo.setdefault(key, {}) if lmemo is not memo else sub
-    sem, sem_label = split_instances(fused.rest, specs, depth, min_area, memo=sub, label_memo=sub_l)
-    if "edges" in sub:
-        memo.setdefault("edges", sub["edges"])
+        return sem, sem_label, [None] * len(sem_label)
     m = len(fused.label)
     inst = np.where(fused.inst >= 0, fused.inst, np.where(sem >= 0, sem + m, -1)).astype(np.int32)
     records: list[dict[str, Any] | None] = [

@@ -13,7 +13,7 @@ so the cost is a few scipy calls per class, never per instance or per pixel in P
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
@@ -24,7 +24,7 @@ AUTO_MIN_AREA_FRACTION = 0.0005  # 0.05 % of the image
 AUTO_MIN_AREA_FLOOR = 16
 DEPTH_JUMP_LOG = 0.06  # ~6 % relative depth step between neighbours marks an occlusion edge
 DEPTH_JUMP_RATIO = 2.5
-MIN_PIECE_WIDTH = 2.5  # px: thinner pieces cut off by depth jumps are ramps of blurred depth  # ... and it must stand out from the local depth slope (grazing surfaces)
+MIN_PIECE_WIDTH = 2.5  # px: thinner pieces cut off by depth jumps are ramps of blurred depth
 
 _EIGHT = np.ones((3, 3), dtype=bool)
 
@@ -33,7 +33,8 @@ def auto_min_area(h: int, w: int) -> int:
     return max(AUTO_MIN_AREA_FLOOR, int(round(AUTO_MIN_AREA_FRACTION * h * w)))
 
 
-def depth_edges(depth: np.ndarray, jump: float = DEPTH_JUMP_LOG, ratio: float = DEPTH_JUMP_RATIO) -> np.ndarray:
+def depth_edges(depth: np.ndarray, jump: float = DEPTH_JUMP_LOG,
+                ratio: float = DEPTH_JUMP_RATIO) -> np.ndarray:
     """Pixels on an occlusion edge: a log-depth step over 2 px that exceeds `jump` and is `ratio`
     times steeper than the slope on both sides (so a wall or road at a grazing angle, whose depth
     grows fast but smoothly, is not cut). NaN depth never makes an edge.
@@ -73,7 +74,8 @@ def depth_edges(depth: np.ndarray, jump: float = DEPTH_JUMP_LOG, ratio: float = 
         # each side still misses the other side by a clear jump.
         # A step between two pixels shows as second differences of opposite sign on both of them.
         with np.errstate(invalid="ignore"):
-            d2 = [np.abs(L[(i + o + 1,) + rest] - 2 * L[(i + o,) + rest] + L[(i + o - 1,) + rest]) for o in (-1, 0, 1)]
+            d2 = [np.abs(L[(i + o + 1,) + rest] - 2 * L[(i + o,) + rest] + L[(i + o - 1,) + rest])
+                  for o in (-1, 0, 1)]
         bend = np.fmax(np.fmin(d2[0], d2[1]), np.fmin(d2[1], d2[2]))
         hit |= np.nan_to_num(bend, nan=0.0) > bend_limit
         e[(i[hit],) + tuple(r[hit] for r in rest)] = True
@@ -188,35 +190,48 @@ def _adopt_orphans(final: np.ndarray, orphan: np.ndarray, passes: int = 8) -> No
         final[ys, xs] = win[iy[ys - y0, xs - x0], ix[ys - y0, xs - x0]]
 
 
+@dataclass(frozen=True)
+class ClassComponents:
+    """A label map's per-class bounding boxes (find_objects) and, for each class split_instances
+    splits (not skipped, flat or sky), its connected components (label map, count, sizes) in its box.
+    They depend on the labels and the table alone: kept across depths (the panel's camera height)."""
+
+    slices: list[tuple[slice, slice] | None]
+    comps: dict[int, tuple[np.ndarray, int, np.ndarray]]
+
+
+def class_components(labels: np.ndarray, specs: Sequence[ShapeSpec]) -> ClassComponents:
+    slices = ndimage.find_objects(labels.astype(np.int64) + 1) if labels.size else []  # -1 (no class) -> 0
+    comps: dict[int, tuple[np.ndarray, int, np.ndarray]] = {}
+    for k, sl in enumerate(slices):
+        if sl is None or k >= len(specs) or specs[k].skip or specs[k].flat or specs[k].role == "sky":
+            continue
+        comp, ncomp = ndimage.label(labels[sl] == k, structure=_EIGHT)
+        comps[k] = comp, ncomp, np.bincount(comp.ravel(), minlength=ncomp + 1)
+    return ClassComponents(slices, comps)
+
+
 def split_instances(
     labels: np.ndarray,
     specs: Sequence[ShapeSpec],
     depth: np.ndarray | None,
     min_area: int,
     depth_split: bool = True,
-    memo: dict[Any, Any] | None = None,
-    label_memo: dict[Any, Any] | None = None,
+    components: ClassComponents | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Instance map (h, w) int32 (-1 = no instance) and the class id of each instance.
 
     Components smaller than `min_area` that touch nothing of their class are dropped.
-    `memo`: a dict kept by the caller across calls with the SAME labels, specs and depth (another
-    `min_area`): the depth edges and each class's connected components are computed once.
-    `label_memo`: where the parts that depend on the labels alone go (the classes' bounding boxes
-    and connected components), a dict the caller may keep across depths too (default: `memo`).
+    `components`: class_components(labels, specs), when the caller keeps them (another depth).
     """
-    memo = {} if memo is None else memo
-    lmemo = memo if label_memo is None else label_memo
     h, w = labels.shape
     inst = np.full((h, w), -1, dtype=np.int32)
     inst_label: list[int] = []
     if labels.size == 0:
         return inst, np.zeros(0, dtype=np.int64)
-    if "slices" not in lmemo:
-        lmemo["slices"] = ndimage.find_objects(labels.astype(np.int64) + 1)  # -1 (unlabelled) -> 0: ignored
-    slices = lmemo["slices"]
+    parts = class_components(labels, specs) if components is None else components
     edges = None
-    for k, sl in enumerate(slices):
+    for k, sl in enumerate(parts.slices):
         if sl is None or k >= len(specs):
             continue
         spec = specs[k]
@@ -228,18 +243,13 @@ def split_instances(
             np.copyto(view, np.int32(len(inst_label)), where=mask)
             inst_label.append(k)
             continue
-        if ("comp", k) not in lmemo:
-            comp, ncomp = ndimage.label(mask, structure=_EIGHT)
-            lmemo["comp", k] = comp, ncomp, np.bincount(comp.ravel(), minlength=ncomp + 1)
-        comp, ncomp, sizes = lmemo["comp", k]
+        comp, ncomp, sizes = parts.comps[k]
         big_comp = sizes >= min_area
         big_comp[0] = False
         if not big_comp[1:].any():
             continue
         if depth is not None and depth_split and edges is None:
-            if "edges" not in memo:
-                memo["edges"] = depth_edges(depth)
-            edges = memo["edges"]
+            edges = depth_edges(depth)
         on_edge = mask & edges[sl] if edges is not None else None
         did_cut = on_edge is not None and bool(on_edge.any())
         cut = mask ^ on_edge if did_cut else None  # the class's pixels off the depth edges
@@ -247,14 +257,12 @@ def split_instances(
         nfinal = 0
         whole = big_comp
         if did_cut:
-            if ("cut", k) not in memo:
-                sub, nsub = ndimage.label(cut)
-                memo["cut", k] = (sub, nsub, np.bincount(sub.ravel(), minlength=nsub + 1),
-                                  ndimage.find_objects(sub))  # one pass for every piece's bounding box
+            sub, nsub = ndimage.label(cut)
+            area = np.bincount(sub.ravel(), minlength=nsub + 1)
+            boxes = ndimage.find_objects(sub)  # one pass for every piece's bounding box
             # A piece must be big and have a body: blurred depth leaves ramps along outlines that
             # the jump test cuts into thin strips; those are orphans, not objects.
             # (mean width = area / (bbox height + bbox width) must reach MIN_PIECE_WIDTH px).
-            sub, nsub, area, boxes = memo["cut", k]
             big_sub = area >= min_area
             big_sub[0] = False
             # Each big piece lies inside exactly one component: read it at the piece's first pixel

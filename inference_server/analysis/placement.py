@@ -17,8 +17,8 @@ ground is better known (the calibration fits it over thousands of pixels), so fo
    that distance; width and height come from the silhouette (``cover_bbox`` grows a small seed
    box until its projection covers the segment); the thickness along the view ray is the class prior
    (``_prior_depth`` of boxes.py, slabs their own thickness) whenever the measured one is implausible (more
-   than PLAUSIBLE x the prior's largest horizontal dimension), else the measured one; classes with no entry of their
-   own in the shapes table (default role) are capped at the larger of their width and height and at
+   than PLAUSIBLE x the prior's largest horizontal dimension), else the measured one; classes with no entry of
+   their own in the shapes table (default role) are capped at the larger of their width and height and at
    DIST_FRACTION of their distance.
 
 3. **Walls and fences** standing on the ground follow their base line: the columns whose lowest pixel has
@@ -50,7 +50,7 @@ PLAUSIBLE = 1.5  # measured thickness beyond this x the prior's largest dimensio
 DIST_FRACTION = 0.25  # classes without a prior: thickness at most this fraction of the distance
 SEED = 0.5  # seed box width/height as a fraction of the silhouette's at the chosen distance
 FOOT_ROWS = 0.03  # lowest rows of a segment used for its foot column (fraction of its height, >= 1 px)
-CONTACT_TOL = 0.05  # the ground must adjoin the segment within this fraction of its height (>= 2 px) of its bottom
+CONTACT_TOL = 0.05  # the ground must adjoin the segment's bottom within this fraction of its height (>= 2 px)
 SKIP_ROLES = ("ground", "water", "sky", "ceiling")
 WALL_MIN_COLUMNS = 5
 
@@ -90,8 +90,8 @@ def ground_pixels(labels: np.ndarray, flat: np.ndarray) -> np.ndarray:
     return np.append(np.asarray(flat, dtype=bool), False)[labels]  # id -1 picks the appended False
 
 
-def place_wall(box: Box, spec: ShapeSpec, u: np.ndarray, v: np.ndarray, ground_px: np.ndarray, z_net: float, *,
-               pose: Pose, intr: Intrinsics) -> tuple[Box, dict[str, Any]] | None:
+def place_wall(box: Box, spec: ShapeSpec, u: np.ndarray, v: np.ndarray, ground_px: np.ndarray, z_net: float,
+               *, pose: Pose, intr: Intrinsics) -> tuple[Box, dict[str, Any]] | None:
     """Walls and fences on network depth: their base line on the ground, from the columns whose lowest
     pixel has a ground pixel right below it (the ray there meets the ground where the wall stands).
     The slab runs along the principal direction of those ground points over their robust (p2..p98,
@@ -203,7 +203,8 @@ def place(box: Box, source: str, spec: ShapeSpec, bbox: np.ndarray, foot_u: floa
         thick, src = (cap, "prior") if measured > cap else (measured, source)
     else:
         prior = _prior_depth(spec, w_sil)
-        limit = PLAUSIBLE * max(spec.size[0], spec.size[2], prior)  # thickness is horizontal: a pole's 4 m height does not count
+        # thickness is horizontal: a pole's 4 m height does not count
+        limit = PLAUSIBLE * max(spec.size[0], spec.size[2], prior)
         thick, src = (prior, "prior") if measured > limit else (measured, source)
     thick = max(thick, 0.01)
     record["thickness_m"] = round(thick, 3)
@@ -215,4 +216,5 @@ def place(box: Box, source: str, spec: ShapeSpec, bbox: np.ndarray, foot_u: floa
     seed = Box(center=(float(centre[0]), float(centre[1]), float(centre[2])), yaw=yaw, size=(w, h, thick))
     # grown here (not by the engine, whose rule keeps any box bottom at or below y = 0 fixed): a floating
     # object may move its bottom, a standing one never
-    return cover_bbox(seed, bbox, pose, intr, keep_bottom=standing, frozen=(2,) if spec.slab else ()), src, record
+    covered = cover_bbox(seed, bbox, pose, intr, keep_bottom=standing, frozen=(2,) if spec.slab else ())
+    return covered, src, record

@@ -30,7 +30,8 @@ def linear_to_lab(lin: np.ndarray) -> np.ndarray:
     """CIE Lab (D65) of linear sRGB (n, 3): perceptual distances for the colour split."""
     xyz = (np.asarray(lin, dtype=np.float64) @ _RGB2XYZ.T) / _D65
     f = np.where(xyz > 0.008856, np.cbrt(xyz), 7.787 * xyz + 16.0 / 116.0)
-    return np.stack([116.0 * f[:, 1] - 16.0, 500.0 * (f[:, 0] - f[:, 1]), 200.0 * (f[:, 1] - f[:, 2])], axis=1)
+    return np.stack([116.0 * f[:, 1] - 16.0, 500.0 * (f[:, 0] - f[:, 1]), 200.0 * (f[:, 1] - f[:, 2])],
+                    axis=1)
 
 
 def _lab_cube() -> np.ndarray:
@@ -96,18 +97,19 @@ def feature_split(u: np.ndarray, v: np.ndarray, rgb: np.ndarray, depth: np.ndarr
     O(chunk) memory. `rgb` is the (n, 3) uint8 colour of the pixels.
     """
     n = len(u)
-    use_depth = False
+    used: np.ndarray | None = None  # the depth, when most pixels have one
     fill = 0.0
     if depth is not None:
         ok = np.isfinite(depth) & (depth > 0)
         if ok.mean() > 0.5:
-            use_depth = True
+            used = depth
             fill = float(np.median(depth[ok]))
+    use_depth = used is not None
 
     def features(idx: np.ndarray) -> np.ndarray:
         cols = [rgb_to_lab_fast(rgb[idx])]
-        if use_depth:
-            d = depth[idx]
+        if used is not None:
+            d = used[idx]
             cols.append(np.log(np.where(np.isfinite(d) & (d > 0), d, fill))[:, None])
         cols.append(np.stack([u[idx], v[idx]], axis=1).astype(np.float64))
         return np.concatenate(cols, axis=1)

@@ -134,7 +134,8 @@ class ShapeTable:
             size=(float(size[0]), float(size[1]), float(size[2])),
             slab=bool(entry.get("slab", rd.get("slab", False))),
             # a class with its own size prior means that depth; the role's "as deep as wide" does not apply
-            depth_from_width=bool(entry.get("depth_from_width", False if "size" in entry else rd.get("depth_from_width", False))),
+            depth_from_width=bool(entry.get("depth_from_width",
+                                            False if "size" in entry else rd.get("depth_from_width", False))),
             trunk=bool(entry.get("trunk", False)),
             ref=bool(entry.get("ref", False)),
             skip=bool(entry.get("skip", False)),

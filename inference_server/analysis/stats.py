@@ -176,7 +176,8 @@ def instance_stats(groups: Groups, px: GroupedPixels, rgb: np.ndarray, color_sta
         dstats[:, 6] = valid
         dstats[:, 0] = _reduce(np.fmin, np.where(ok, d, np.inf), starts, np.inf)
         dstats[:, 5] = _reduce(np.fmax, np.where(ok, d, -np.inf), starts, -np.inf)
-        dstats[:, 3] = _reduce(np.add, np.where(ok, d, 0.0).astype(np.float64), starts, 0.0) / np.maximum(valid, 1)
+        sums = _reduce(np.add, np.where(ok, d, 0.0).astype(np.float64), starts, 0.0)
+        dstats[:, 3] = sums / np.maximum(valid, 1)
         for i in np.flatnonzero(valid > 0):
             sl = groups.span(int(i))
             step = max(1, (sl.stop - sl.start) // MAX_PERCENTILE_SAMPLES)

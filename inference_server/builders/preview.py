@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..analysis.camera import Intrinsics, euler_xyz_to_matrix
+from ..conventions import Intrinsics, euler_xyz_to_matrix
 from ..scene import atomic_write_bytes as write_bytes
 from ..scene import iter_objects
 from .primitives import box_corners, capsule_proportions, primitives_of

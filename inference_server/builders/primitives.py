@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..analysis.camera import euler_xyz_to_matrix
+from ..conventions import euler_xyz_to_matrix
 
 SHAPES = ("cube", "plane", "cylinder", "sphere", "cone", "capsule")
 

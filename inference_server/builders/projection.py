@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ..analysis.camera import euler_xyz_to_matrix
+from ..conventions import euler_xyz_to_matrix
 from ..errors import UserError
 
 LOOKS = ("color", "projection")

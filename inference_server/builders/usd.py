@@ -301,7 +301,7 @@ def _define_projected_mesh(stage: Any, path: str, prim: dict[str, Any], linear: 
     GeomSubset `outside_photo`, bound to the mean-colour material."""
     from pxr import Gf, Sdf, UsdGeom, UsdShade, Vt
 
-    from ..analysis.camera import euler_xyz_to_matrix
+    from ..conventions import euler_xyz_to_matrix
 
     pm = projected_mesh(prim, proj)
     rot = euler_xyz_to_matrix(*prim["rotate"])
