@@ -28,7 +28,8 @@ def client(tmp_path: Path):
     c.close()
 
 
-def test_hello_analyze_regenerate(client: ServerClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hello_analyze_regenerate(client: ServerClient, tmp_path: Path,
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
     info = client.start()
     assert info["schema"] == "img2maya/scene@1" and info["pid"] == client.pid
     photo = make_photo(tmp_path / "p.png")

@@ -53,7 +53,8 @@ def test_disk_round_trip(tmp_path: Path) -> None:
     assert entry is not None
     assert entry.seg.labels.dtype == np.int32 and np.array_equal(entry.seg.labels, seg.labels)
     assert entry.seg.names == seg.names and entry.seg.model == "seg-a"
-    assert np.array_equal(entry.seg.confidence, seg.confidence)  # stored exactly (a regenerate = a fresh build)
+    # stored exactly (a regenerate = a fresh build)
+    assert np.array_equal(entry.seg.confidence, seg.confidence)
     assert np.array_equal(entry.depth.depth, depth.depth, equal_nan=True)
     assert (entry.depth.kind, entry.depth.model) == ("metric", "depth-b")
     assert entry.depth.extras["focal_px"] == 512.5

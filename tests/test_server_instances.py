@@ -27,7 +27,8 @@ def _instances(model: str = "fake-inst") -> Instances:
         scores=np.array([0.9, 0.55], np.float32), class_names=["person", "bicycle", "car"], model=model,
         width=64, height=48, mask_logits=[rng.normal(size=(5, 4)).astype(np.float32),
                                           rng.normal(size=(3, 7)).astype(np.float32)],
-        mask_origin=np.array([[0, 0], [2, 1]], np.int32), mask_stride=8.0, mask_offset=(0.0, 0.0), box_slack=1.5)
+        mask_origin=np.array([[0, 0], [2, 1]], np.int32), mask_stride=8.0, mask_offset=(0.0, 0.0),
+        box_slack=1.5)
 
 
 class InstancePipeline(FakePipeline):
@@ -49,11 +50,12 @@ class InstancePipeline(FakePipeline):
 
     def analyse(self, photo: Any, seg: Any, depth: Any, options: Any, *, focal_px: Any, fov_deg: Any,
                 progress: Any, resegment: Any, instances: Any = None) -> dict[str, Any]:
-        scene = super().analyse(photo, seg, depth, options, focal_px=focal_px, fov_deg=fov_deg, progress=progress,
-                                resegment=resegment)
+        scene = super().analyse(photo, seg, depth, options, focal_px=focal_px, fov_deg=fov_deg,
+                                progress=progress, resegment=resegment)
         if instances is not None:
             masks = [int(instances.mask(i)[2].sum()) for i in range(len(instances))]
-            scene["instances"] = {"model": instances.model, "scores": instances.scores.tolist(), "masks": masks}
+            scene["instances"] = {"model": instances.model, "scores": instances.scores.tolist(),
+                                  "masks": masks}
         return scene
 
 
@@ -69,7 +71,8 @@ def test_instances_are_cached_with_the_network_output_and_survive_a_restart(tmp_
     first = _analyze(server, "a", photo=photo)
     assert first["type"] == "result" and pipe.detections == 1
     got = first["scene"]["instances"]
-    assert got["model"] == "fake-inst" and got["scores"] == pytest.approx([0.9, 0.55]) and min(got["masks"]) > 0
+    assert got["model"] == "fake-inst" and got["scores"] == pytest.approx([0.9, 0.55])
+    assert min(got["masks"]) > 0
     again = server._run(Job("r", "regenerate", {"id": "r", "type": "regenerate", "ref": "a", "recursion": 1}))
     assert again["scene"]["instances"] == got and pipe.detections == 1  # a regenerate never detects
     none = _analyze(server, "n", photo=photo, instances_model="none")
@@ -104,7 +107,8 @@ def test_a_non_string_instances_model_is_a_bad_request(tmp_path: Path) -> None:
     from inference_server.server import RequestError, _check_job_fields
 
     with pytest.raises(RequestError, match="'instances_model' must be a string"):
-        _check_job_fields({"id": "b", "type": "analyze", "photo": str(tmp_path / "p.png"), "instances_model": 3})
+        _check_job_fields({"id": "b", "type": "analyze", "photo": str(tmp_path / "p.png"),
+                           "instances_model": 3})
 
 
 def test_cache_round_trip_is_exact(tmp_path: Path) -> None:
@@ -140,6 +144,7 @@ def test_pipeline_instance_choice(tmp_path: Path) -> None:
     (folder / registry.get(mid).main_file.name).write_bytes(b"TFL3" + os.urandom(100))  # truncated, foreign
     assert pipeline.resolve_instances(None, str(models)) == mid
     inst, note = pipeline.detect_instances(photo, None, str(models))
-    assert inst is None and note is not None and mid in note and "without instances" in note and "\n" not in note
+    assert inst is None and note is not None and mid in note
+    assert "without instances" in note and "\n" not in note
     with pytest.raises(UserError, match=mid):
         pipeline.detect_instances(photo, mid, str(models))

@@ -407,7 +407,8 @@ def test_warm_up_loads_the_default_networks_in_the_background(tmp_path: Path, mo
     api.clear_cache()
     start_warm_up(RealPipeline(str(models_dir))).join(timeout=120)
     seg, depth = api.DEFAULT_SEG, api.DEFAULT_DEPTH
-    assert {(seg, str((models_dir / seg).resolve())), (depth, str((models_dir / depth).resolve()))} <= set(api._CACHE)
+    loaded = {(seg, str((models_dir / seg).resolve())), (depth, str((models_dir / depth).resolve()))}
+    assert loaded <= set(api._CACHE)
     api.clear_cache()
     start_warm_up(RealPipeline(str(tmp_path / "no_models"))).join(timeout=30)
     assert api._CACHE == {}
@@ -421,7 +422,7 @@ def test_png_bytes_round_trips_through_pillow(dtype: str, shape: tuple[int, ...]
     import numpy as np
     from PIL import Image
 
-    from inference_server.server import png_bytes
+    from inference_server.outputs import png_bytes
 
     rng = np.random.default_rng(len(shape) + shape[0])
     a = rng.integers(0, np.iinfo(dtype).max, size=shape, endpoint=True).astype(dtype)

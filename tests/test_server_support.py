@@ -3,7 +3,8 @@ subprocess through the hidden `--pipeline test_server_support:FakePipeline` flag
 
 It behaves like the real pipeline where the server cares: it counts network runs in the file named by
 $IMG2MAYA_FAKE_COUNTER (one line per `infer`), can be slowed down ($IMG2MAYA_FAKE_SLOW seconds of
-"inference", reporting progress every 20 ms; $IMG2MAYA_FAKE_BLOCK seconds without any) and returns a small scene that echoes the options.
+"inference", reporting progress every 20 ms; $IMG2MAYA_FAKE_BLOCK seconds without any) and returns a small
+scene that echoes the options. Its `prepare`/`assemble` (the server's warm path) are `analyse` in two steps.
 """
 
 from __future__ import annotations
@@ -65,7 +66,8 @@ class FakePipeline:
         depth = np.repeat(np.linspace(far, 1.0, h, dtype=np.float32)[:, None], w, axis=1)
         conf = np.full((h, w), 0.75, np.float32)
         progress("depth", 1.0)
-        return (Segmentation(labels=labels, names=["dark", "mid", "bright"], model=seg_model, confidence=conf),
+        names = ["dark", "mid", "bright"]
+        return (Segmentation(labels=labels, names=names, model=seg_model, confidence=conf),
                 DepthMap(depth=depth, kind="metric", model=str(depth_model)))
 
     def resolve_instances(self, requested: str | None) -> str | None:
@@ -75,7 +77,8 @@ class FakePipeline:
         return None, f"instances: fake {model} found nothing"
 
     def make_options(self, recursion: int, options: dict[str, Any]) -> Any:
-        unknown = set(options) - {"min_area_px", "color_stat", "depth_kind", "camera_height_m", "shapes_table"}
+        known = {"min_area_px", "color_stat", "depth_kind", "camera_height_m", "shapes_table"}
+        unknown = set(options) - known
         if unknown:
             raise UserError(f"unknown option(s): {', '.join(sorted(unknown))}")
         return {"recursion": recursion, **options}
@@ -101,7 +104,23 @@ class FakePipeline:
                 answers = [resegment(rgb, m) for rgb, m in crops]
                 obj["parts"] = [None if a is None else a[1] for a in answers]
         return {"schema": "img2maya/scene@1", "options": options, "focal_px": focal_px, "objects": objects,
-                "depth_max": float(np.max(depth.depth)), "resegment": resegment is not None}
+                "depth_max": None if depth is None else float(np.max(depth.depth)),
+                "resegment": resegment is not None}
+
+    def prepare(self, photo: Any, seg: Any, depth: Any, options: Any, *, focal_px: Any, fov_deg: Any,
+                progress: Any, resegment: Any, instances: Any = None, sibling: Any = None) -> Any:
+        """A prepared "engine": what `analyse` needs but the recursion (`assemble` runs `analyse`, so a
+        subclass's `analyse` serves the warm path too)."""
+        return SimpleNamespace(photo=photo, seg=seg, depth=depth, options=options, focal_px=focal_px,
+                               fov_deg=fov_deg, instances=instances, sibling=sibling)
+
+    def assemble(self, engine: Any, recursion: int, *, progress: Any, resegment: Any) -> dict[str, Any]:
+        options = engine.options
+        if isinstance(options, dict):
+            options = {**options, "recursion": recursion}
+        return self.analyse(engine.photo, engine.seg, engine.depth, options, focal_px=engine.focal_px,
+                            fov_deg=engine.fov_deg, progress=progress, resegment=resegment,
+                            instances=engine.instances)
 
     def resegmenter(self, seg_model: str) -> Any:
         """With $IMG2MAYA_FAKE_RESEGMENT set, a "network" on crops that counts its runs too."""
@@ -181,7 +200,8 @@ class Wire:
         assert raw is not None, "server closed stdout"
         return self._json.loads(raw)
 
-    def until(self, kind: str, req_id: Any, timeout: float = 20.0) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    def until(self, kind: str, req_id: Any,
+              timeout: float = 20.0) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """Read until a message of `kind` for `req_id`; returns it and everything read before."""
         seen = []
         deadline = time.monotonic() + timeout

@@ -16,6 +16,7 @@ from test_analysis_synth import street
 from test_server_support import FakePipeline, make_photo
 
 from inference_server.analysis.engine import SceneEngine, SceneOptions, build_scene
+from inference_server.analysis.stage_cache import StageCache
 from inference_server.cache import NetworkCache
 from inference_server.inference.types import DepthMap, Segmentation
 from inference_server.server import Job, RealPipeline, ResegmentMemo, Server
@@ -65,17 +66,19 @@ def test_warm_assemble_equals_a_fresh_build_for_any_recursion_sequence(kw: dict[
     assert counts[0] < counts[1] < counts[2] < counts[3]
 
 
-def test_levels_are_computed_once_and_the_returned_scene_is_not_the_cache() -> None:
+def test_levels_are_computed_once_and_the_returned_scene_is_not_the_cache(monkeypatch: Any) -> None:
+    from inference_server.analysis import children
+
     s = street()
     engine = prepared(s, s.names)
     calls: list[int] = []
-    child_nodes = engine._child_nodes
+    child_nodes = children.child_nodes
 
-    def counting(node: Any) -> Any:
+    def counting(*args: Any) -> Any:
         calls.append(1)
-        return child_nodes(node)
+        return child_nodes(*args)
 
-    engine._child_nodes = counting  # type: ignore[method-assign]
+    monkeypatch.setattr(children, "child_nodes", counting)
     first = engine.assemble(2)
     n2 = len(calls)
     assert n2 > 0
@@ -242,12 +245,12 @@ def test_engine_memory_is_bounded(tmp_path: Path) -> None:
     for i, h in enumerate((1.5, 1.7, 1.9)):
         req = {"id": i, "type": "regenerate", "ref": "a", "options": {"camera_height_m": h}}
         assert server._run(Job(i, "regenerate", req))["type"] == "result"
-    assert len(server._engines) == 2 and pipe.prepares == 4
-    assert all(e[1] > 100_000 for e in server._engines.values())
-    server._engine_max_bytes = 1  # over the bound: only the newest stays
+    assert len(server.engines) == 2 and pipe.prepares == 4
+    assert all(e.nbytes > 100_000 for e in server.engines.entries())
+    server.engines.max_bytes = 1  # over the bound: only the newest stays
     req = {"id": 9, "type": "regenerate", "ref": "a", "options": {"camera_height_m": 1.9}}
     assert server._run(Job(9, "regenerate", req))["type"] == "result"
-    assert len(server._engines) == 1 and pipe.prepares == 4
+    assert len(server.engines) == 1 and pipe.prepares == 4
 
 
 # ------------------------------------------------------------------- new options: shared stages
@@ -257,48 +260,78 @@ CHANGES: list[dict[str, Any]] = [
 ]
 
 
+def counting_stages(monkeypatch: Any) -> dict[str, int]:
+    """Calls of the stages' costly functions, counted from now on."""
+    from inference_server.analysis import depth_stage, engine, fusion, grouping, objects
+
+    calls: dict[str, int] = {}
+
+    def count(module: Any, fn: str, name: str) -> None:
+        real = getattr(module, fn)
+        calls[name] = 0
+
+        def wrapper(*a: Any, **k: Any) -> Any:
+            calls[name] += 1
+            return real(*a, **k)
+
+        monkeypatch.setattr(module, fn, wrapper)
+
+    for module, fn, name in ((fusion, "split_with", "split"), (grouping, "instance_stats", "stats"),
+                             (depth_stage, "calibrate_depth_map", "calib"), (objects, "merge_groups", "merge"),
+                             (engine, "ground_data", "ground"), (engine, "noise_level", "noise"),
+                             (engine, "class_components", "components"), (engine, "make_grid", "grid")):
+        count(module, fn, name)
+    return calls
+
+
 @pytest.mark.parametrize("kind", ["metric", "relative", "disparity", None])
 def test_engines_sharing_stages_equal_fresh_builds_for_option_changes(kind: str | None, monkeypatch: Any) -> None:
     """A chain of option changes, each engine built on the previous one's stages: every scene is the
-    fresh build's byte for byte, and the stages an option does not touch are not recomputed."""
-    from inference_server.analysis import engine as eng
-
+    fresh build's byte for byte, and what is kept (2 keys per stage) is not computed again."""
     s = street()
-    calls: dict[str, int] = {"split": 0, "stats": 0, "calib": 0, "merge": 0}
-
-    def counted(name: str, fn: Any) -> Any:
-        def wrapper(*a: Any, **k: Any) -> Any:
-            calls[name] += 1
-            return fn(*a, **k)
-        return wrapper
-
-    monkeypatch.setattr(eng.fusion, "split_with", counted("split", eng.fusion.split_with))
-    monkeypatch.setattr(eng, "instance_stats", counted("stats", eng.instance_stats))
-    monkeypatch.setattr(eng, "calibrate_depth_map", counted("calib", eng.calibrate_depth_map))
-    monkeypatch.setattr(SceneEngine, "_merge_groups", counted("merge", SceneEngine._merge_groups))
+    calls = counting_stages(monkeypatch)
     depth = None if kind is None else s.depth if kind != "disparity" else 1.0 / s.depth
     base = {} if kind is None else {"depth_kind": kind}
-    stages: dict[Any, Any] | None = None
-    last = dict(calls)
+    stages: StageCache | None = None
     for i, change in enumerate(CHANGES):
         kw = {**base, **change}
+        before = dict(calls)
         engine = SceneEngine(s.rgb, s.labels, s.names, depth, s.intr, SceneOptions(**kw), source=dict(SRC),
                              confidence=None, full_size=None, progress=None, resegment=None, stages=stages)
         engine.prepare()
+        assert stages is None or engine.stages is stages
         stages = engine.stages
+        made = {k: calls[k] - before[k] for k in calls}
+        if i == 7:  # the first options again after a new grid: only the objects are made again, and
+            # with relative depth the calibration (camera height 1.4 and the new grid were its last 2 keys)
+            again = int(kind in ("relative", "disparity"))
+            assert made == {**dict.fromkeys(calls, 0), "split": again, "stats": again, "calib": again,
+                            "merge": 1}, made
         warm = {r: text(engine.assemble(r)) for r in (0, 2)}
-        made = dict(calls)
-        if i == 1:  # color_stat alone: nothing but the colours recomputed
-            assert made == {"split": 1, "stats": 1, "calib": int(kind in ("relative", "disparity")), "merge": 1}
-        if i in (2, 4):  # another colour statistic only: instances and depth reused
-            assert (made["split"], made["calib"], made["merge"]) == (last["split"], last["calib"], last["merge"])
         for r in (0, 2):
             assert warm[r] == text(fresh(s, s.names, r, depth=depth, **kw)), (kind, i, change, r)
-        calls.update(made)  # the fresh builds are not counted
-        last = made
-    # first, new min_area, new grid (metric depth or none: camera height is no input of them); with
-    # relative depth also camera height 1.4 twice and the first options again (2 keys kept per stage)
-    assert calls["split"] == calls["stats"] == (3 if kind in ("metric", None) else 6)
+
+
+@pytest.mark.parametrize("kind", ["metric", "relative", None])
+def test_a_camera_height_change_reuses_what_the_height_does_not_touch(kind: str | None, monkeypatch: Any) -> None:
+    """The panel's camera-height field (regenerate with `camera_height_m`, which the server sends with
+    `camera_height_from_objects` off): metric depth keeps its instances, relative depth keeps the
+    calibration's height-independent inputs and the class components; the scene is a fresh build's."""
+    s = street()
+    depth = None if kind is None else s.depth
+    base = {} if kind is None else {"depth_kind": kind}
+    first = prepared(s, s.names, depth=depth, **base)
+    calls = counting_stages(monkeypatch)
+    kw = {**base, "camera_height_m": 1.3, "camera_height_from_objects": False}
+    engine = SceneEngine(s.rgb, s.labels, s.names, depth, s.intr, SceneOptions(**kw), source=dict(SRC),
+                         confidence=None, full_size=None, progress=None, resegment=None, stages=first.stages)
+    engine.prepare()
+    relative = kind == "relative"
+    assert calls == {"split": int(relative), "stats": int(relative), "calib": int(relative), "merge": 1,
+                     "ground": 0, "noise": 0, "components": 0, "grid": 0}
+    for r in (0, 2):
+        assert text(engine.assemble(r)) == text(fresh(s, s.names, r, depth=depth, **kw)), r
+    assert engine.stages is first.stages
 
 
 def test_stages_of_other_inputs_are_not_used() -> None:
@@ -320,7 +353,7 @@ def test_server_regenerate_with_new_options_reuses_stages_and_equals_a_fresh_ana
     assert res["type"] == "result"
     check = memo_check(pipe)
     check(photo, 1, {}, "live")
-    first = next(iter(server._engines.values()))[0]
+    first = server.engines.entries()[0].engine
     for n, (r, options) in enumerate(((0, {"color_stat": "median"}), (2, {"min_area_px": 300}),
                                       (1, {"camera_height_m": 1.3, "color_stat": "trimmed"}), (2, {}))):
         req = {"id": f"o{n}", "type": "regenerate", "ref": "a", "recursion": r, "options": options, "supersede": True}
@@ -328,4 +361,4 @@ def test_server_regenerate_with_new_options_reuses_stages_and_equals_a_fresh_ana
         assert res["type"] == "result", res
         assert text(res["scene"]) == check(photo, r, options, "replay"), (r, options)
     assert pipe.prepares == 5  # 3 engines kept: the first was dropped (its stages live on in the others)
-    assert all(e[0].stages is first.stages for e in server._engines.values())
+    assert all(e.engine.stages is first.stages for e in server.engines.entries())
