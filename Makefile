@@ -9,7 +9,7 @@ SAMPLE ?= ../shared/samples/street_london_bus.jpg
 $(BIN)/img2maya: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[seed,dev]"
+	$(BIN)/python -m pip install -q -e ".[seed,dev,hf]"
 	touch $@
 
 install: $(BIN)/img2maya

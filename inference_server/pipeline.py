@@ -24,6 +24,7 @@ from .limits import check_focal_px, check_fov_deg, clip_metric_depth, fov_ok, re
 
 if TYPE_CHECKING:
     from .analysis.engine import SceneEngine, SceneOptions
+    from .analysis.stage_cache import StageCache
     from .inference.types import DepthMap, Instances, Segmentation
 
 Progress = Callable[[str, float], None]
@@ -59,7 +60,7 @@ def prefetch(*modules: str) -> None:
         for name in todo:
             try:
                 importlib.import_module(name)
-            except Exception:  # noqa: BLE001, S110 - reported by the import that needs it
+            except Exception:  # noqa: BLE001
                 pass
 
     threading.Thread(target=load, name="img2maya-prefetch", daemon=True).start()
@@ -91,7 +92,10 @@ def infer(photo: Photo, seg_model: str | None, depth_model: str | None, models_d
         if depth_model is not None:
             if progress:
                 progress("depth", 0.5 if seg_model is not None else 0.0)
-            f = intrinsics(photo, focal_px=focal_px, fov_deg=fov_deg).focal_px
+            intr = intrinsics(photo, focal_px=focal_px, fov_deg=fov_deg)
+            f: float | None = intr.focal_px
+            if intr.source == "default" and _estimates_focal(depth_model):
+                f = None  # Depth Pro: its own field of view beats the 60 degree guess (then a camera source)
             depth = api.estimate_depth(photo.rgb, model=depth_model, models_dir=models_dir,
                                        sky_mask=seg if seg is not None else sky_from, focal_px=f)
     except ImportError as exc:  # a framework (torch / tensorflow / LiteRT) missing at run time
@@ -99,6 +103,20 @@ def infer(photo: Photo, seg_model: str | None, depth_model: str | None, models_d
     if progress:
         progress("networks", 1.0)
     return seg, depth
+
+
+def _estimates_focal(model: str | None) -> bool:
+    """A depth model that estimates the field of view itself (inference/hf/specs.py: Depth Pro)."""
+    from .inference.hf.specs import estimates_focal
+
+    return estimates_focal(model)
+
+
+def _is_panoptic(model: str | None) -> bool:
+    """A segmentation model that also gives instances (inference/hf/specs.py: Mask2Former panoptic)."""
+    from .inference.hf.specs import is_panoptic
+
+    return is_panoptic(model)
 
 
 INSTANCES_AUTO = ("auto", "default")
@@ -190,7 +208,7 @@ def analyse(photo: Photo, seg: Segmentation, depth: DepthMap | None, options: Sc
 def prepare(photo: Photo, seg: Segmentation, depth: DepthMap | None, options: SceneOptions, *,
             focal_px: float | None = None, fov_deg: float | None = None, progress: Progress | None = None,
             resegment: Callable[..., Any] | None = None, inputs: dict[str, Any] | None = None,
-            stages: dict[Any, Any] | None = None, instances: Instances | None = None) -> SceneEngine:
+            stages: StageCache | None = None, instances: Instances | None = None) -> SceneEngine:
     """`analyse`'s engine with everything but the recursion done (SceneEngine.prepare):
     `engine.assemble(r)` is the scene `analyse` gives with recursion r, for any r, as often as needed
     (the server keeps it warm for `regenerate`). `stages`: another engine's `stages` for the same
@@ -207,11 +225,16 @@ CAMERA_MEMO_SIZE = 16  # estimates and photo lines kept: a regenerate reuses the
 
 
 def camera(photo: Photo, seg: Segmentation, options: SceneOptions, *, focal_px: float | None = None,
-           fov_deg: float | None = None) -> tuple[Any, Any]:
+           fov_deg: float | None = None, network_focal_px: float | None = None) -> tuple[Any, Any]:
     """(intrinsics, CameraEstimate or None) at analysis resolution: the focal of `intrinsics`, or the
     photo's vanishing points' when neither the user nor EXIF gives one and the lines determine it; the
-    estimate also gives pitch, roll and the scene's axes to the engine (docs/CAMERA.md)."""
+    estimate also gives pitch, roll and the scene's axes to the engine (docs/CAMERA.md).
+    `network_focal_px`: a depth network's own focal length (analysed pixels; Depth Pro), used when
+    neither the user nor EXIF gives one (source "depth-model", trusted like EXIF: the lines then give
+    only pitch and roll)."""
     intr = intrinsics(photo, focal_px=focal_px, fov_deg=fov_deg, ignore_exif=options.ignore_exif)
+    if intr.source == "default" and network_focal_px is not None and network_focal_px > 0:
+        intr = replace(intr, focal_px=float(network_focal_px), source="depth-model")
     if not options.estimate_camera:
         return intr, None
     from .analysis.shapes import load_table
@@ -241,12 +264,14 @@ def camera(photo: Photo, seg: Segmentation, options: SceneOptions, *, focal_px: 
 def _engine(photo: Photo, seg: Segmentation, depth: DepthMap | None, options: SceneOptions, *,
             focal_px: float | None, fov_deg: float | None, progress: Progress | None,
             resegment: Callable[..., Any] | None, inputs: dict[str, Any] | None,
-            stages: dict[Any, Any] | None = None, instances: Instances | None = None) -> SceneEngine:
+            stages: StageCache | None = None, instances: Instances | None = None) -> SceneEngine:
     from .analysis.engine import SceneEngine
 
     labels = np.asarray(seg.labels)
     check_ids(labels, list(seg.names))
-    intr, cam = camera(photo, seg, options, focal_px=focal_px, fov_deg=fov_deg)
+    net_f = (depth.extras or {}).get("network_focal_px") if depth is not None else None
+    intr, cam = camera(photo, seg, options, focal_px=focal_px, fov_deg=fov_deg,
+                       network_focal_px=float(net_f) if isinstance(net_f, int | float) else None)
     if depth is not None:
         if depth.kind not in DEPTH_KINDS:
             raise UserError(f"depth kind must be one of {', '.join(DEPTH_KINDS)}, got {depth.kind!r}")
@@ -355,6 +380,8 @@ def run(photo_path: str | os.PathLike[str], *, labels_path: str | os.PathLike[st
             depth = net_depth
     assert seg is not None
     auto = instances_model is None or instances_model.lower() in INSTANCES_AUTO
+    if auto and need_seg and _is_panoptic(seg_id):  # its own things, from the run that made the labels
+        instances_model, auto = seg_id, False
     instances, note = (None, None) if auto and labels_path is not None else detect_instances(
         photo, instances_model, models_dir)
     scene = analyse(photo, seg, depth, options, focal_px=focal_px, fov_deg=fov_deg,

@@ -164,6 +164,7 @@ class _FakeApi(types.ModuleType):
 def fake_api(tmp_path, monkeypatch):
     s = street(tmp_path)
     api = _FakeApi(s.label_ids, s.z)
+    monkeypatch.setenv("IMG2MAYA_MODELS", str(tmp_path / "no-models"))  # no instance model installed
     monkeypatch.setitem(sys.modules, "inference_server.inference.api", api)
     import inference_server.inference as pkg
 

@@ -65,6 +65,12 @@ def _monodepth(spec: ModelSpec, folder: Path) -> Any:
     return Monodepth(folder / f"model_{dataset}", dataset=dataset)
 
 
+def _transformers(spec: ModelSpec, folder: Path) -> Any:
+    from inference_server.inference.hf.runners import load
+
+    return load(spec, folder)
+
+
 #: model id -> loader(spec, folder) returning an object with ``.predict(rgb)``.
 _LOADERS: dict[str, Callable[[ModelSpec, Path], Any]] = {
     "deeplabv3-mnv2-ade20k150": _deeplab_v3,
@@ -75,7 +81,11 @@ _LOADERS: dict[str, Callable[[ModelSpec, Path], Any]] = {
     "monodepth-cityscapes": _monodepth,
     "monodepth-kitti": _monodepth,
 }
-_FRAMEWORK = {"litert": "ai_edge_litert", "torch": "torch", "tensorflow": "tensorflow"}
+#: backend -> loader, for the models of a whole family (Hugging Face checkpoints: inference/hf/).
+_BACKEND_LOADERS: dict[str, Callable[[ModelSpec, Path], Any]] = {"transformers": _transformers}
+_FRAMEWORK = {"litert": "ai_edge_litert", "torch": "torch", "tensorflow": "tensorflow",
+              "transformers": "transformers"}
+_EXTRA = {"transformers": "hf"}  # the pip extra that installs a backend's framework (default: seed)
 
 _CACHE: dict[tuple[str, str], Any] = {}
 _LOCK = threading.Lock()
@@ -91,9 +101,11 @@ def load_model(model_id: str, models_dir: Dir = None) -> Any:
         if net is None:
             registry.verify(model_id, models_dir)
             if importlib.util.find_spec(_FRAMEWORK[spec.backend]) is None:
+                extra = _EXTRA.get(spec.backend, "seed")
                 raise UserError(f"model {model_id} needs the Python package {_FRAMEWORK[spec.backend]!r} "
-                                f"(pip install 'img2maya[seed]' for the seed models)")
-            net = _CACHE[key] = _LOADERS[model_id](spec, folder)
+                                f"(pip install 'img2maya[{extra}]')")
+            loader = _LOADERS.get(model_id) or _BACKEND_LOADERS[spec.backend]
+            net = _CACHE[key] = loader(spec, folder)
     return net
 
 
@@ -166,6 +178,8 @@ def estimate_depth(rgb: np.ndarray, model: str = DEFAULT_DEPTH, models_dir: Dir 
     if sky_mask is not None and np.asarray(sky_mask).shape != (h, w):
         raise UserError(f"sky mask shape {np.asarray(sky_mask).shape} does not match the photo {(h, w)}")
     net = load_model(model, models_dir)
+    if registry.get(model).backend == "transformers":  # Depth Pro uses the focal length for its scale
+        return net.predict(rgb, sky_mask=sky_mask, focal_px=focal_px)
     if model.startswith("monodepth-"):
         out = net.predict(rgb, focal_px=focal_px)
         if sky_mask is not None:
@@ -175,9 +189,12 @@ def estimate_depth(rgb: np.ndarray, model: str = DEFAULT_DEPTH, models_dir: Dir 
 
 
 def detect_instances(rgb: np.ndarray, model: str = DEFAULT_INSTANCES, models_dir: Dir = None) -> Instances:
-    """One box, class, score and mask per object (an instance model), in the image's own pixels."""
-    _check_task(model, "instances")
-    return load_model(model, models_dir).predict(rgb)
+    """One box, class, score and mask per object (an instance model, or a panoptic segmentation model:
+    its things, from the same run as its labels), in the image's own pixels."""
+    if registry.get(model).output != "panoptic":
+        _check_task(model, "instances")
+    net = load_model(model, models_dir)
+    return net.instances(rgb) if hasattr(net, "instances") else net.predict(rgb)
 
 
 def resegment(crops: np.ndarray | Sequence[np.ndarray], masks: np.ndarray | Sequence[np.ndarray],

@@ -13,6 +13,7 @@ from typing import Any
 
 from inference_server.errors import UserError
 from inference_server.inference import registry
+from inference_server.outputs import NETWORK_FILES
 
 
 def _add_models_dir(p: argparse.ArgumentParser) -> None:
@@ -37,9 +38,13 @@ def cmd_list(args: argparse.Namespace) -> int:
         state = "installed" if r["installed"] else "missing"
         default = " (default)" if r["default"] else ""
         notice = f"  [{r['notice']}]" if r.get("notice") else ""
-        print(f"{str(r['id']):<{width}}  {r['task']:<12} {r['backend']:<10} {state:<9}{default}{notice}")
+        print(f"{str(r['id']):<{width}}  {r['task']:<12} {r['backend']:<12} {state:<9}{default}{notice}")
         if args.verbose:
             print(f"    {r['description']}\n    licence: {r['licence']}\n    source: {r['source']}")
+            if r.get("revision"):  # a Hugging Face checkpoint (inference/hf/specs.py)
+                nbytes = r.get("download_bytes")
+                size = f", about {float(nbytes) / 1e6:.0f} MB" if isinstance(nbytes, int | float) and nbytes else ""
+                print(f"    output: {r['output']}{size}; revision {r['revision']}")
             for f in r["files"]:  # type: ignore[attr-defined]
                 print(f"    {f['name']}  {f['status']}  sha256 {f['sha256'] or 'unknown'}")
     print(f"models folder: {folder}")
@@ -72,11 +77,11 @@ def cmd_download(args: argparse.Namespace) -> int:
     return 0
 
 
-ANALYZE_FILES = ("labels.png", "label_names.txt", "depth.npy", "depth_kind.txt", "confidence.npy", "preview.png")
+ANALYZE_FILES = tuple(NETWORK_FILES.values())  # inference_server/outputs.py: a server analyze writes them too
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    """Run the networks on a photo and write labels / names / depth / confidence / preview files."""
+    """Run the networks on a photo and write their files (inference_server/outputs.py)."""
     from inference_server.inference.analyze import analyze_photo
     from inference_server.scene import remove_stale_temps
     from inference_server.userpaths import check_folder, check_outputs_spare_inputs
@@ -115,8 +120,9 @@ def register(subparsers: Any) -> None:
     pd.set_defaults(func=cmd_download)
 
     pa = subparsers.add_parser("analyze", help="run the networks on a photo and write their raw outputs",
-                               description="Write labels.png, label_names.txt, depth.npy, confidence.npy "
-                                           "and preview.png at the photo's resolution.")
+                               description="Write labels.png + label_names.txt, confidence.png, depth.npy + "
+                                           "depth_kind.txt at the photo's resolution, and preview.png + "
+                                           "depth_preview.png (the files a server analyze writes).")
     pa.add_argument("photo", help="the photograph")
     pa.add_argument("--out-dir", required=True, help="output folder (created if needed)")
     pa.add_argument("--seg", default=registry.DEFAULT_SEG, choices=[m.id for m in registry.MODELS.values()

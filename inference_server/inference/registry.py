@@ -56,7 +56,7 @@ class ModelSpec:
 
     id: str
     task: str  # "segmentation" | "depth" | "instances"
-    backend: str  # "litert" | "torch" | "tensorflow"
+    backend: str  # "litert" | "torch" | "tensorflow" | "transformers" (hf/specs.py)
     files: tuple[ModelFile, ...]
     licence: str
     source: str
@@ -65,6 +65,9 @@ class ModelSpec:
     description: str = ""
     notes: tuple[str, ...] = field(default_factory=tuple)
     notice: str = ""  # shown on every `models list` line (e.g. a copyleft licence)
+    revision: str | None = None  # pinned upstream commit (Hugging Face models)
+    output: str = ""  # what the output means (hf/specs.py OUTPUTS), where the task alone does not say
+    download_bytes: int | None = None  # approximate download size, where the files' sizes are not pinned
 
     @property
     def main_file(self) -> ModelFile:
@@ -164,6 +167,11 @@ MODELS: dict[str, ModelSpec] = {
     )
 }
 
+# Hugging Face checkpoints by hub id and pinned revision (optional extra 'hf'; plain data here).
+from inference_server.inference.hf import specs as _hf_specs  # noqa: E402
+
+MODELS.update({spec.id: spec for spec in _hf_specs.registry_specs()})
+
 DEFAULT_SEG = "deeplabv3-mnv2-ade20k150"
 DEFAULT_DEPTH = "pydnet-mobile-v1"
 #: The instance model: optional (AGPL-3.0 weights, never fetched by a plain `models download`), used by
@@ -230,6 +238,10 @@ def file_problem(path: Path, f: ModelFile) -> str | None:
     """Why ``path`` is not the expected file ("missing", "wrong size ...", "wrong sha256 ..."), None if fine."""
     if not path.is_file():
         return "missing"
+    if f.sha256 is None and path.suffix == ".safetensors":  # no pinned hash: the file's own structure
+        from inference_server.inference.hf.files import safetensors_problem
+
+        return safetensors_problem(path)
     if f.size is not None and path.stat().st_size != f.size:
         return f"wrong size {path.stat().st_size} (expected {f.size})"
     if f.sha256 is not None:
@@ -294,7 +306,8 @@ def list_models(directory: str | os.PathLike[str] | None = None) -> list[dict[st
             "files": [{"name": f.name, "sha256": f.sha256, "size": f.size, "urls": list(f.urls),
                        "status": st.get(f.name, "missing (optional)")} for f in spec.files],
             "licence": spec.licence, "source": spec.source, "description": spec.description,
-            "notes": list(spec.notes), "notice": spec.notice,
+            "notes": list(spec.notes), "notice": spec.notice, "revision": spec.revision, "output": spec.output,
+            "download_bytes": spec.download_bytes,
         })
     return out
 
@@ -304,9 +317,9 @@ def list_models(directory: str | os.PathLike[str] | None = None) -> list[dict[st
 Progress = Callable[[int, int | None], None]  # (bytes so far, total or None)
 
 
-def _urlopen(url: str, timeout: float):  # noqa: ANN202 - a seam for tests (monkeypatched offline)
+def _urlopen(url: str, timeout: float):
     req = urllib.request.Request(url, headers={"User-Agent": "img2maya-model-download"})
-    return urllib.request.urlopen(req, timeout=timeout)  # noqa: S310 - https/http URLs from the table
+    return urllib.request.urlopen(req, timeout=timeout)
 
 
 def _fetch(url: str, dest: Path, timeout: float, show_progress: bool) -> None:
@@ -347,6 +360,12 @@ def download(model_id: str, directory: str | os.PathLike[str] | None = None, pro
     """
     spec = get(model_id)
     folder = model_folder(model_id, directory)
+    if spec.backend == "transformers":  # through huggingface_hub at the pinned revision (hf/download.py)
+        if force or any(file_problem(folder / f.name, f) is not None for f in spec.files):
+            from inference_server.inference.hf.download import download as hf_download
+
+            hf_download(spec, folder, progress, force=force, timeout=timeout)
+        return verify(model_id, directory)
     todo = [f for f in spec.files if force or file_problem(folder / f.name, f) is not None]
     if not todo:
         return folder
