@@ -2,8 +2,9 @@
 
 Stages, in-process: photo load (imageio.load_photo), segmentation (api.segment; its network runs and
 post-processing also shown apart), depth (api.estimate_depth with the sky mask), instances
-(api.detect_instances, when the instance model is installed), scene analysis (pipeline.analyse, fusing them). "cold" = the first call in a fresh process (model load included); "warm" = the best of
-the following calls. Then the warm SERVER (`python -m inference_server` through the Maya-side client, as
+(api.detect_instances, when the instance model is installed), scene analysis (pipeline.analyse, fusing
+them). "cold" = the first call in a fresh process (model load included); "warm" = the best of the
+following calls. Then the warm SERVER (`python -m inference_server` through the Maya-side client, as
 the panel uses it): one analyze to start, then `--repeat` analyzes of photos it has never seen (the photo
 with one pixel changed, so the network cache cannot answer), with the server's own stage timings. Last,
 the wall time of whole `img2maya scene` processes (interpreter start, imports, model load, everything),

@@ -188,7 +188,8 @@ def main() -> int:
         scene = pipeline.analyse(photo, seg, depth, options, focal_px=focal, instances=instances)
         gt = kitti_labels(samples / f"{kitti}_label_2.txt") if kitti else None
         results[key] = measure(scene, gt)
-    print("| photo | n | median ratio (box centre) | median ratio (network median depth) | car size (median w,h,d) | person size |")
+    print("| photo | n | median ratio (box centre) | median ratio (network median depth) "
+          "| car size (median w,h,d) | person size |")
     print("|---|---|---|---|---|---|")
     def fmt(x: float | None) -> str:
         return "-" if x is None else f"{x:.2f}"
@@ -206,7 +207,8 @@ def main() -> int:
         print(f"KITTI matched {len(kit)}: mean |dz| {np.mean([abs(m['dz']) for m in kit]):.2f} m, mean centre error "
               f"{np.mean([m['dctr'] for m in kit]):.2f} m, mean |dh| {np.mean([abs(m['dh']) for m in kit]):.2f}, "
               f"|dlong| {np.mean([abs(m['dlong']) for m in kit]):.2f}, |dshort| {np.mean([abs(m['dshort']) for m in kit]):.2f} m")
-    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip()
     dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "inference_server"], capture_output=True,
                            text=True).stdout.strip()
     print(f"commit {commit}{' (inference_server/ has uncommitted edits)' if dirty else ''}")

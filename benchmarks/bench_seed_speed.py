@@ -23,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from inference_server.inference.seed import deeplab_v2, monodepth  # noqa: E402
+from inference_server.inference.seed import deeplab_v2, monodepth
 
 
 def _photo(path: str | None, megapixels: float) -> np.ndarray:

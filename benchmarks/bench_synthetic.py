@@ -161,7 +161,8 @@ def score_scene(scene: SyntheticScene, pred: dict[str, Any], min_px: int) -> dic
         b = baseline_box(scene, i)
         srgb_avg = scene.rgb[scene.instances == i].mean(axis=0) / 255.0
         row: dict[str, Any] = {
-            "seed": scene.seed, "label": g["label"], "pixels": g["pixels"], "visible": g["visible_fraction"], "gt_size": g["size"],
+            "seed": scene.seed, "label": g["label"], "pixels": g["pixels"], "visible": g["visible_fraction"],
+            "gt_size": g["size"],
             "gt_yaw": g["rotate"][1], "baseline_iou": iou3d(g, b),
             "srgb_avg_err": float(np.abs(srgb_avg - np.asarray(g["color_srgb"])).max()),
             "srgb_avg_err_linear": float(np.abs(srgb_to_linear(srgb_avg) - np.asarray(g["color_linear"])).max()),
@@ -310,11 +311,13 @@ def print_report(results: list[dict[str, Any]], summary: dict[str, Any], times: 
     for res in results:
         for r in res["rows"]:
             if r["matched"]:
-                print(f"{r['seed']:4d} {r['label']:9} {r['pixels']:6d} {r['visible']:4.2f} {r['iou']:6.3f} {r['baseline_iou']:6.3f} "
+                print(f"{r['seed']:4d} {r['label']:9} {r['pixels']:6d} {r['visible']:4.2f} {r['iou']:6.3f} "
+                      f"{r['baseline_iou']:6.3f} "
                       f"{r['err_long']:+6.2f} {r['err_short']:+6.2f} {r['err_height']:+6.2f} {r['err_yaw']:5.1f} "
                       f"{r['err_centre']:5.2f} {r['color_err_linear']:6.4f} {r['color_err_srgb']:6.4f}  {r['name']}")
             else:
-                print(f"{r['seed']:4d} {r['label']:9} {r['pixels']:6d} {r['visible']:4.2f} {0.0:6.3f} {r['baseline_iou']:6.3f}  (no match)")
+                print(f"{r['seed']:4d} {r['label']:9} {r['pixels']:6d} {r['visible']:4.2f} {0.0:6.3f} "
+                      f"{r['baseline_iou']:6.3f}  (no match)")
         c = res["camera"]
         extra = f"; extra objects: {', '.join(res['extras'])}" if res["extras"] else ""
         print(f"     camera: dHeight {c['err_height']:+.3f} m, dPitch {c['err_pitch']:+.2f} deg, "

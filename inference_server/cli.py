@@ -386,7 +386,7 @@ def cmd_scene(args: argparse.Namespace) -> int:
             msg = _message(exc)
             _error(f"{image}: {msg}" if len(images) > 1 and image not in msg else msg)
             continue
-        except Exception as exc:  # noqa: BLE001 - one photo's bug must not lose the batch
+        except Exception as exc:
             if len(images) == 1:
                 raise
             failed, bugs = failed + 1, bugs + 1

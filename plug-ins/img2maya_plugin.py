@@ -9,10 +9,10 @@ Flags: -image/-i, -scene/-s, -recursion/-r (0..5), -rebuild/-rb (bool, default o
 previous build of the same photo), -root/-rt (root group name), -python/-py (system Python for the
 server); with -image the camera: -fieldOfView/-fov (horizontal, degrees, 1..179 exclusive) or
 -focalLength/-fl (mm, 36 mm film back), -cameraHeight/-ch (m, (0, 1000]), -ignoreExif/-ie (bool);
--look/-lk (color or projection: the photo projected through the camera). Returns the root group. Works in batch (mayapy) too; the menu is added in interactive
-sessions only. The file is named img2maya_plugin.py, not img2maya.py: Maya imports a Python plug-in
-as a module named after its file, which would shadow the `img2maya` package (and mypy would see two
-modules named img2maya).
+-look/-lk (color or projection: the photo projected through the camera). Returns the root group.
+Works in batch (mayapy) too; the menu is added in interactive sessions only. The file is named
+img2maya_plugin.py, not img2maya.py: Maya imports a Python plug-in as a module named after its file,
+which would shadow the `img2maya` package (and mypy would see two modules named img2maya).
 
 Undo: see img2maya.commands (an MDGModifier executes the build, so Maya can undo and redo it).
 """

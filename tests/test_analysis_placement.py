@@ -19,7 +19,7 @@ from inference_server.analysis.shapes import load_table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
-from synthetic_gt import make_scene  # noqa: E402
+from synthetic_gt import make_scene
 
 INTR = Intrinsics(500.0, 320.0, 240.0, 640, 480)
 POSE = pose_from_angles(0.0, 0.0, 1.6)  # level camera 1.6 m above the ground, looking down -Z

@@ -21,7 +21,8 @@ T = load_table()
     # ADE20K-150 (full synonym strings as in objectInfo150)
     ("sky", "sky", "plane"), ("road, route", "ground", "plane"), ("floor, flooring", "ground", "plane"),
     ("windowpane, window", "object", "cube"), ("person, individual, someone, somebody, mortal, soul", "person", "cylinder"),
-    ("tree", "vegetation", "sphere"), ("skyscraper", "building", "cube"), ("car, auto, automobile, machine, motorcar", "vehicle", "cube"),
+    ("tree", "vegetation", "sphere"), ("skyscraper", "building", "cube"),
+    ("car, auto, automobile, machine, motorcar", "vehicle", "cube"),
     ("rug, carpet, carpeting", "ground", "plane"), ("wall", "wall", "cube"), ("ceiling", "ceiling", "cube"),
     ("toilet, can, commode, crapper, pot, potty, stool, throne", "furniture", "cube"),
     ("airplane, aeroplane, plane", "vehicle", "cube"), ("sea", "water", "plane"), ("mountain, mount", "other", "cone"),

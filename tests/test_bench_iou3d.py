@@ -11,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
-from iou3d import (  # noqa: E402
+from iou3d import (
     aabb_of,
     box_from_aabb,
     clip_convex,

@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
-from prototype import prototype_stats, prototype_stats_numpy, soft_masks  # noqa: E402
+from prototype import prototype_stats, prototype_stats_numpy, soft_masks
 
 
 def _inputs() -> tuple[np.ndarray, np.ndarray, np.ndarray]:

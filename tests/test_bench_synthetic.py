@@ -10,10 +10,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
-from bench_synthetic import bbox_iou, match, score_scene  # noqa: E402
-from synthetic_gt import make_scene  # noqa: E402
+from bench_synthetic import bbox_iou, match, score_scene
+from synthetic_gt import make_scene
 
-from inference_server.analysis.camera import euler_xyz_to_matrix, matrix_to_euler_xyz  # noqa: E402
+from inference_server.analysis.camera import euler_xyz_to_matrix, matrix_to_euler_xyz
 
 
 def _perfect_prediction(scene, yaw: float, shift: np.ndarray) -> dict:

@@ -11,10 +11,10 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
-from synthetic_gt import ROAD, SKY, make_scene, write_inputs  # noqa: E402
+from synthetic_gt import ROAD, SKY, make_scene, write_inputs
 
-from inference_server.analysis.camera import backproject, euler_xyz_to_matrix  # noqa: E402
-from inference_server.analysis.color import LINEAR_LUT, linear_to_srgb  # noqa: E402
+from inference_server.analysis.camera import backproject, euler_xyz_to_matrix
+from inference_server.analysis.color import LINEAR_LUT, linear_to_srgb
 
 
 def _world(s, mask: np.ndarray) -> np.ndarray:

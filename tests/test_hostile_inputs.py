@@ -155,7 +155,8 @@ def test_symlink_loops_broken_links_folders_and_pipes(capsys, inp) -> None:
     (f / "broken.png").symlink_to(f / "nowhere.png")
     (f / "dir.png").mkdir()
     os.mkfifo(f / "fifo.png")
-    expect = {"loop_a": r"photo .*loop_a: a symbolic link loop", "broken.png": r"photo not found: .*broken symbolic link to .*nowhere.png",
+    expect = {"loop_a": r"photo .*loop_a: a symbolic link loop",
+              "broken.png": r"photo not found: .*broken symbolic link to .*nowhere.png",
               "dir.png": r"a folder of photos writes into a folder",  # a folder is a batch input (docs/BATCH.md)
               "fifo.png": r"photo is not a regular file"}
     before = snapshot(f)
@@ -419,7 +420,8 @@ def killed(path):
         time.sleep(5)
 usd.atomic_path = killed
 from inference_server.cli import main
-sys.exit(main(scene_argv(make_inputs(__import__("pathlib").Path({str(tmp_path / "in")!r})), {str(tmp_path / "out" / "s.usda")!r})))
+inputs = make_inputs(__import__("pathlib").Path({str(tmp_path / "in")!r}))
+sys.exit(main(scene_argv(inputs, {str(tmp_path / "out" / "s.usda")!r})))
 """
     res = _python(code, tmp_path)
     assert res.returncode == 143, res

@@ -14,16 +14,16 @@ from typing import Any
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import pytest  # noqa: E402
+import pytest
 
 pytest.importorskip("pytestqt", reason="pytest-qt is not installed")
 
-from fakemaya import fixture as _fakemaya  # noqa: E402
-from img2maya import panel as panel_mod  # noqa: E402
-from img2maya import protocol  # noqa: E402
-from img2maya.qt import QtCore, QtGui, QtWidgets  # noqa: E402
-from img2maya.settings import JsonStore, Settings  # noqa: E402
-from test_server_support import FAKE, ROOT, TESTS, make_photo, network_runs, server_env  # noqa: E402
+from fakemaya import fixture as _fakemaya
+from img2maya import panel as panel_mod
+from img2maya import protocol
+from img2maya.qt import QtCore, QtGui, QtWidgets
+from img2maya.settings import JsonStore, Settings
+from test_server_support import FAKE, ROOT, TESTS, make_photo, network_runs, server_env
 
 fake_maya = _fakemaya.fake_maya  # the pytest fixture
 FAKE_SERVER = TESTS / "panel_fake_server.py"

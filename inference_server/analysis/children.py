@@ -191,7 +191,7 @@ def resegment(ctx: ObjectContext, hook: rec.Resegment | None, u: np.ndarray, v: 
             mask[np.minimum(v - y0 + dy, hh - 1), np.minimum(u - x0 + dx, ww - 1)] = True
     try:
         out = hook(crop_rgb, mask)
-    except Exception as exc:  # a failing hook must not lose the scene
+    except Exception as exc:  # a failing hook must not lose the scene  # noqa: BLE001
         return None, None, "error", (f"resegment failed ({type(exc).__name__}: {exc}); "
                                      "colour/depth split used",)
     if out is None:

@@ -3,7 +3,7 @@
 The analysed image (w0 x h0, camera intr0) is sampled onto a grid of at most `max_pixels` pixels
 (nearest pixel, so labels and depth edges stay sharp: docs/SHAPES.md); grid pixel j samples analysed
 pixel floor((j + 0.5) / scale), so the grid camera is the analysed one scaled by `scale`. Bounding
-boxes are refined back to analysed pixels by the objects stage (objects.refine_bbox).
+boxes are refined back to analysed pixels by the objects stage (objects._refine_bbox).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ class Grid:
     w0: int  # the analysed image
     h0: int
     intr0: Intrinsics
-    labels0: np.ndarray  # checked labels, analysed resolution (objects.refine_bbox)
+    labels0: np.ndarray  # checked labels, analysed resolution (objects._refine_bbox)
     scale: float
     rows: np.ndarray | None  # analysed row / column of each grid row / column (None: not sampled)
     cols: np.ndarray | None

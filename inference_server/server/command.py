@@ -127,4 +127,4 @@ def _claim_stdout() -> IO[str]:
     proto_fd = os.dup(1)
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    return open(proto_fd, "w", encoding="utf-8", newline="\n", buffering=1, closefd=True)  # noqa: SIM115
+    return open(proto_fd, "w", encoding="utf-8", newline="\n", buffering=1, closefd=True)

@@ -121,7 +121,7 @@ def _alive(widget: Any) -> bool:
         return False
     try:
         return bool(QtCompat.isValid(widget))
-    except Exception:
+    except Exception:  # noqa: BLE001
         return False
 
 

@@ -325,16 +325,16 @@ class Img2MayaPanel(QtWidgets.QWidget):
                 return str(url.toLocalFile())
         return None
 
-    def dragEnterEvent(self, event: Any) -> None:  # noqa: N802 (Qt's name)
+    def dragEnterEvent(self, event: Any) -> None:
         if self._dropped_image(event.mimeData()):
             event.acceptProposedAction()
         else:
             event.ignore()
 
-    def dragMoveEvent(self, event: Any) -> None:  # noqa: N802
+    def dragMoveEvent(self, event: Any) -> None:
         self.dragEnterEvent(event)
 
-    def dropEvent(self, event: Any) -> None:  # noqa: N802
+    def dropEvent(self, event: Any) -> None:
         path = self._dropped_image(event.mimeData())
         if path and self.set_photo(path):
             event.acceptProposedAction()
@@ -442,7 +442,7 @@ class Img2MayaPanel(QtWidgets.QWidget):
     def shutdown_server(self) -> None:
         self.server.stop()
 
-    def showEvent(self, event: Any) -> None:  # noqa: N802
+    def showEvent(self, event: Any) -> None:
         super().showEvent(event)
         if self.autostart and not self.server.running and self.python_command():
             QtCore.QTimer.singleShot(0, self.ensure_server)  # model list for the combos
@@ -581,7 +581,7 @@ class Img2MayaPanel(QtWidgets.QWidget):
             return
         try:
             root = self._build_scene(scene)
-        except Exception as exc:  # a BuildError, or Maya refusing a command: one line for the user
+        except Exception as exc:  # a BuildError, or Maya refusing a command: one line for the user  # noqa: BLE001
             self.show_message(f"build failed: {exc}", error=True)
             return
         self.last_result = msg

@@ -218,8 +218,9 @@ def default_engine_root(env: Mapping[str, str] | None = None) -> str | None:
 
 def find_system_python(env: Mapping[str, str] | None = None) -> list[list[str]]:
     """Commands that start a system Python 3, best first: $IMG2MAYA_PYTHON, the checkout's own `.venv`
-    (made by `make install`), `py -3` (Windows launcher), then python3 / python on PATH. Maya's own interpreters (mayapy, anything inside $MAYA_LOCATION or
-    beside mayapy) are skipped: they cannot run torch/TF. Each candidate is an argv prefix."""
+    (made by `make install`), `py -3` (Windows launcher), then python3 / python on PATH. Maya's own
+    interpreters (mayapy, anything inside $MAYA_LOCATION or beside mayapy) are skipped: they cannot run
+    torch/TF. Each candidate is an argv prefix."""
     src = dict(os.environ if env is None else env)
     roots = _maya_roots(src)
     search_path = clean_environment(src).get("PATH", "")

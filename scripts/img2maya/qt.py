@@ -64,7 +64,7 @@ def load() -> Any:
         qt = importlib.import_module(VENDORED)
         for name in ("QtCore", "QtGui", "QtWidgets", "QtCompat"):
             getattr(qt, name)
-    except Exception as exc:  # noqa: BLE001 - any failure of a binding or of Qt.py: one line
+    except Exception as exc:
         raise QtUnavailable(unavailable_message(exc)) from exc
     return qt
 

@@ -127,7 +127,7 @@ def load_state_dict(path: str | os.PathLike[str], n_classes: int = N_CLASSES,
     except pickle.UnpicklingError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserError(f"refusing {path}: not a plain weights file (torch.load weights_only: {first})") from None
-    except Exception as exc:  # truncated zip, not a torch file at all, ...
+    except Exception as exc:  # truncated zip, not a torch file at all, ...  # noqa: BLE001
         raise UserError(f"cannot read DeepLab v2 weights {path}: {type(exc).__name__}: {exc}") from None
 
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):

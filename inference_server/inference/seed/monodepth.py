@@ -118,7 +118,7 @@ def load_variables(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     try:
         reader = tf.train.load_checkpoint(prefix)
         shapes = reader.get_variable_to_shape_map()
-    except Exception as exc:  # corrupt index, missing data shard, ...
+    except Exception as exc:  # corrupt index, missing data shard, ...  # noqa: BLE001
         msg = " ".join(str(exc).split())[:200]
         raise UserError(f"cannot read Monodepth checkpoint {prefix}: {type(exc).__name__}: {msg}") from None
     if "_CHECKPOINTABLE_OBJECT_GRAPH" in shapes and not any(k.startswith("model/") for k in shapes):

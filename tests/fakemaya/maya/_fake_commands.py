@@ -253,7 +253,7 @@ def _check_value_count(plug: str, base: str, values: tuple) -> None:
         raise RuntimeError(f"fake maya: setAttr {plug}: {want} value(s) expected, got {len(values)}")
 
 
-def setAttr(st: State, plug: str, *values: Any, type: str | None = None, **flags: Any) -> None:  # noqa: A002
+def setAttr(st: State, plug: str, *values: Any, type: str | None = None, **flags: Any) -> None:
     _only(flags, {"lock", "keyable", "channelBox"}, "setAttr")
     node, base = st.split_plug(plug)
     if base in node.dynamic:
@@ -378,7 +378,7 @@ def _membership_connections(st: State) -> list[tuple[str, str]]:
 
 
 def listConnections(st: State, *items: str, source: bool = True, destination: bool = True, plugs: bool = False,
-                    connections: bool = False, type: str | None = None, shapes: bool = False,  # noqa: A002
+                    connections: bool = False, type: str | None = None, shapes: bool = False,
                     **flags: Any) -> list[str] | None:
     """Like Maya: for each item (a node, a plug, or an array plug meaning all its elements) in turn,
     its connections, to nodes of `type` only when given; a shape on the other side is named by its
@@ -462,7 +462,7 @@ def nodeType(st: State, name: str, **flags: Any) -> str:
     return st.node(name).type
 
 
-def ls(st: State, *patterns: str, type: Any = None, assemblies: bool = False, long: bool = False,  # noqa: A002
+def ls(st: State, *patterns: str, type: Any = None, assemblies: bool = False, long: bool = False,
        objectsOnly: bool = False, **flags: Any) -> list[str]:
     """Nodes by pattern, type, top level. Plain names (plugs `node.attr` included) come back in the
     given order and names that do not exist are left out, without error, as in Maya."""
@@ -499,7 +499,7 @@ def ls(st: State, *patterns: str, type: Any = None, assemblies: bool = False, lo
 
 def listRelatives(st: State, *objs: str, children: bool = False, parent: bool = False,
                   allDescendents: bool = False, shapes: bool = False, fullPath: bool = False,
-                  type: Any = None, **flags: Any) -> list[str] | None:  # noqa: A002
+                  type: Any = None, **flags: Any) -> list[str] | None:
     _only(flags, set(), "listRelatives")
     out: list[Node] = []
     for o in objs:

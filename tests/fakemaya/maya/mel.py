@@ -5,7 +5,7 @@ from __future__ import annotations
 from maya import _fake
 
 
-def eval(command: str) -> object:  # noqa: A001 - Maya's name
+def eval(command: str) -> object:
     _fake.STATE.count("mel.eval")
     _fake.STATE.mel_history.append(command)
     stripped = command.strip().rstrip(";").strip()

@@ -53,7 +53,7 @@ class MSyntax:
     def __init__(self) -> None:
         self.flags: dict[str, tuple[str, str, tuple[int, ...]]] = {}
 
-    def addFlag(self, short: str, long: str, *types: int) -> None:  # noqa: A002
+    def addFlag(self, short: str, long: str, *types: int) -> None:
         for name in (short, long):
             if not name.startswith("-") or name in self.flags:
                 raise RuntimeError(f"fake maya: bad or duplicate flag {name}")
