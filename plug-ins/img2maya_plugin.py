@@ -29,18 +29,6 @@ COMMAND = "img2maya"
 VENDOR = "img2maya"
 
 
-def _version() -> str:
-    """The module's VERSION file (the one version source), beside plug-ins/."""
-    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "VERSION")
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return fh.read().strip()
-    except OSError:
-        return "0+unknown"
-
-
-VERSION = _version()
-
 _FLAGS = (  # short, long, argument type
     ("-i", "-image", om.MSyntax.kString),
     ("-s", "-scene", om.MSyntax.kString),
@@ -139,7 +127,9 @@ class Img2MayaCommand(om.MPxCommand):
 
 def initializePlugin(plugin_obj: Any) -> None:
     _ensure_scripts_on_path()
-    plugin = om.MFnPlugin(plugin_obj, VENDOR, VERSION, "Any")
+    from img2maya import __version__  # the package reads VERSION (the one version source)
+
+    plugin = om.MFnPlugin(plugin_obj, VENDOR, __version__, "Any")
     plugin.registerCommand(COMMAND, Img2MayaCommand.creator, Img2MayaCommand.create_syntax)
     from img2maya import commands
 

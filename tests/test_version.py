@@ -33,7 +33,7 @@ def test_every_version_is_the_version_file() -> None:
     mod_line = (ROOT / "img2maya.mod").read_text(encoding="utf-8").splitlines()[0].split()
     assert mod_line[:3] == ["+", "img2maya", version], "img2maya.mod must carry VERSION"
     plugin = (ROOT / "plug-ins" / "img2maya_plugin.py").read_text(encoding="utf-8")
-    assert "VERSION = _version()" in plugin and not re.search(r'VERSION = "\d', plugin)
+    assert "from img2maya import __version__" in plugin and not re.search(r'VERSION = "\d', plugin)
     out = subprocess.run([sys.executable, "-m", "inference_server.cli", "--version"], capture_output=True,
                          text=True, cwd=ROOT, check=True).stdout
     assert out.strip() == f"img2maya {version}"
