@@ -61,17 +61,23 @@ class Box:
         return float(self.center[1] - self.size[1] / 2.0)
 
 
+SORT_MAX = 150_000  # percentiles: rows up to this long are sorted, longer ones partitioned
+
+
 def percentiles(a: np.ndarray, q: list[float] | tuple[float, ...]) -> np.ndarray:
     """np.percentile(a, q, axis=-1) moved to the last axis ((..., len(q))), bit for bit the same
-    ('linear' method), with one np.partition along the contiguous last axis: rows of a 2-D array
-    (one per angle or per coordinate) cost one call instead of a percentile over a strided axis."""
+    ('linear' method), from the order statistics along the contiguous last axis: rows of a 2-D array
+    (one per angle or per coordinate) cost one call instead of a percentile over a strided axis. Rows
+    up to SORT_MAX values are sorted: numpy's partition at the four ranks two percentiles need takes
+    1.5-2.5x as long as a sort there (45 x 800 values: 330 vs 130 us); the ranks' values are the same."""
     a = np.asarray(a, dtype=np.float64)
     n = a.shape[-1]
     idx = np.asarray(q, dtype=np.float64) / 100.0 * (n - 1)
     lo = np.floor(idx).astype(np.int64)
     hi = np.minimum(lo + 1, n - 1)
     t = idx - lo
-    part = np.partition(a, sorted(set(lo.tolist() + hi.tolist())), axis=-1)
+    part = (np.sort(a, axis=-1) if n <= SORT_MAX
+            else np.partition(a, sorted(set(lo.tolist() + hi.tolist())), axis=-1))
     x0, x1 = part[..., lo], part[..., hi]
     d = x1 - x0
     return np.where(t >= 0.5, x1 - d * (1.0 - t), x0 + d * t)
