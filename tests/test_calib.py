@@ -129,6 +129,28 @@ def test_lsd_on_a_rendered_block_recovers_the_camera() -> None:
     assert rec["method"] == "vanishing-points" and rec["focal_from_lines"] and len(rec["horizontal_axes_camera"]) == 2
 
 
+def test_a_typed_focal_reuses_the_photos_vanishing_points(monkeypatch: pytest.MonkeyPatch) -> None:
+    """photo_lines holds the focal-free search (segments, RANSAC candidates): an estimate from them is the
+    estimate from scratch, and a new focal on the same lines searches no candidates again."""
+    from dataclasses import replace
+
+    from inference_server.calib import photo_lines
+
+    rgb = _render_block(650.0, 4.0, -1.5, 25.0)
+    prior = W / (2 * math.tan(math.radians(30)))
+    fresh = estimate_camera(rgb, prior_focal_px=prior)
+    lines = photo_lines(rgb)
+    assert lines.candidates is not None and len(lines.candidates.points) >= 2 and lines.seconds > 0
+    calls = []
+    real = manhattan.candidates
+    monkeypatch.setattr(manhattan, "candidates", lambda *a: calls.append(1) or real(*a))
+    again = estimate_camera(rgb, prior_focal_px=prior, lines=lines)
+    typed = estimate_camera(rgb, prior_focal_px=600.0, focal_known=True, lines=lines)
+    assert calls == []
+    assert replace(again, seconds=0.0) == replace(fresh, seconds=0.0)
+    assert typed.focal_px is None and typed.pitch_deg == pytest.approx(4.0, abs=1.0)
+
+
 def test_people_and_plants_do_not_count() -> None:
     """Segments on classes of trust 0 are dropped: the same block labelled 'vegetation' gives nothing."""
     rgb = _render_block(650.0, 4.0, -1.5, 25.0)

@@ -96,13 +96,26 @@ class Lines:
     sky: np.ndarray | None
     ground: np.ndarray | None
     shape: tuple[int, int]
+    candidates: manhattan.Candidates | None = None  # the vanishing points' search (None: too few segments)
+    seconds: float = 0.0  # photo_lines' own time
+
+
+def _detect_scale(h: int, w: int) -> float:
+    return min(1.0, math.sqrt(segments.DETECT_PIXELS / max(h * w, 1)))
 
 
 def photo_lines(rgb: np.ndarray, labels: np.ndarray | None = None, roles: list[str] | None = None) -> Lines:
-    """LSD segments of the photo weighted by the trust of their class, with the sky and ground samples."""
+    """LSD segments of the photo weighted by the trust of their class, with the sky and ground samples
+    and the vanishing point candidates (none of it depends on the focal length)."""
+    t0 = time.perf_counter()
     h, w = int(rgb.shape[0]), int(rgb.shape[1])
     trust, sky, ground = _semantic_points(labels, roles, (h, w))
-    return Lines(segments.detect(rgb, trust), sky, ground, (h, w))
+    seg = segments.detect(rgb, trust)
+    try:
+        found = manhattan.find_candidates(seg, w, h, detect_scale=_detect_scale(h, w))
+    except (np.linalg.LinAlgError, ValueError):  # degenerate: estimate_camera searches again and says why
+        found = None
+    return Lines(seg, sky, ground, (h, w), found, time.perf_counter() - t0)
 
 
 def estimate_camera(rgb: np.ndarray, prior_focal_px: float, *, labels: np.ndarray | None = None,
@@ -116,16 +129,16 @@ def estimate_camera(rgb: np.ndarray, prior_focal_px: float, *, labels: np.ndarra
     `lines`: photo_lines of the same photo and labels, made earlier (then `labels` are not needed)."""
     t0 = time.perf_counter()
     h, w = int(rgb.shape[0]), int(rgb.shape[1])
-    if lines is None or lines.shape != (h, w):
+    if lines is None or lines.shape != (h, w):  # made here: their time is in this estimate's
         lines = photo_lines(rgb, labels, roles)
     seg, sky, ground = lines.segments, lines.sky, lines.ground
-    scale = min(1.0, math.sqrt(segments.DETECT_PIXELS / max(h * w, 1)))
+    scale = _detect_scale(h, w)
     none = CameraEstimate(False, None, None, (), 0.0, len(seg), (0.0, 0.0, 0.0), 0.0)
     if len(seg) < 4:
         return _done(none, t0, f"camera: too few straight lines ({len(seg)} segments) for vanishing points")
     try:
         frame = manhattan.estimate(seg, w, h, prior_focal_px, detect_scale=scale, fixed_focal=focal_known,
-                                   sky=sky, ground=ground)
+                                   sky=sky, ground=ground, found=lines.candidates)
     except (np.linalg.LinAlgError, ValueError) as exc:  # degenerate geometry: keep the prior
         return _done(none, t0, f"camera: vanishing points failed ({exc})")
     diag = math.hypot(w, h)

@@ -124,6 +124,29 @@ def _refine_point(n: _Norm, inl: np.ndarray) -> np.ndarray:
     return vt[-1]
 
 
+@dataclass(frozen=True)
+class Candidates:
+    """What the search needs of a photo's segments whatever the focal: the segments normalised and the
+    sequential RANSAC's vanishing points (seeded, so the same for the same segments). A typed FOV
+    re-estimates from them (estimate's `found`) without searching again."""
+
+    norm: _Norm
+    points: tuple[np.ndarray, ...]
+    width: int
+    height: int
+    detect_scale: float
+    seed: int
+
+
+def find_candidates(seg: Segments, width: int, height: int, *, detect_scale: float = 1.0,
+                    seed: int = 0) -> Candidates | None:
+    """The focal-free part of `estimate` (None: fewer than 4 segments, nothing to search)."""
+    if len(seg) < 4:
+        return None
+    n = _normalise(seg, width, height, detect_scale)
+    return Candidates(n, tuple(candidates(n, np.random.default_rng(seed))), width, height, detect_scale, seed)
+
+
 def candidates(n: _Norm, rng: np.random.Generator) -> list[np.ndarray]:
     """Vanishing points by sequential RANSAC over segment pairs (unit homogeneous vectors)."""
     diag_units = math.hypot(1.0, 1.0)
@@ -326,17 +349,19 @@ def horizon_ok(phi: np.ndarray, axes: np.ndarray, sky: np.ndarray, ground: np.nd
 
 def estimate(seg: Segments, width: int, height: int, prior_focal_px: float, *, detect_scale: float = 1.0,
              fixed_focal: bool = False, sky: np.ndarray | None = None, ground: np.ndarray | None = None,
-             seed: int = 0) -> Frame | None:
+             seed: int = 0, found: Candidates | None = None) -> Frame | None:
     """The Manhattan frame of the segments, or None when no vertical vanishing point is found.
 
     `prior_focal_px`: the focal used where the lines do not determine it (EXIF or the default);
     `fixed_focal`: keep it whatever the lines say (the user's or EXIF's focal); `sky`, `ground`:
-    photo pixel positions (P, 2) of sky and ground classes, which must lie above and below the horizon."""
-    if len(seg) < 4:
+    photo pixel positions (P, 2) of sky and ground classes, which must lie above and below the horizon.
+    `found`: find_candidates of these segments with the same size, scale and seed, made earlier."""
+    if found is None or (found.width, found.height, found.detect_scale, found.seed) != (width, height,
+                                                                                      detect_scale, seed):
+        found = find_candidates(seg, width, height, detect_scale=detect_scale, seed=seed)
+    if found is None:
         return None
-    n = _normalise(seg, width, height, detect_scale)
-    rng = np.random.default_rng(seed)
-    cands = candidates(n, rng)
+    n, cands = found.norm, list(found.points)
     phi_prior = prior_focal_px / n.scale
     phis, frames = _hypotheses(cands, width, height)
     if fixed_focal and len(phis):
