@@ -193,6 +193,13 @@ def photo_scenes(net: Net, focal_px: float | None, full: bool, live: Callable[..
                 t = text(scene)
                 assert t == fresh(inst, recursion=r, **opts), f"shared stages {opts} differ at recursion {r}"
                 yield f"{tag}_shared{j}_r{r}", t
+        for fov in (45.0, 70.0, 45.0):  # a typed FOV: another camera on the same stages (checked, not kept)
+            typed = pipeline.prepare(net.photo, net.seg, net.depth, SceneOptions(), fov_deg=fov, instances=inst,
+                                     resegment=hook, inputs=inputs, stages=stages)
+            stages = typed.stages
+            o = SceneOptions()
+            alone = pipeline.analyse(net.photo, net.seg, net.depth, o, fov_deg=fov, instances=inst, inputs=inputs)
+            assert text(typed.assemble(0)) == text(alone), f"shared stages with a typed FOV of {fov} differ"
 
 
 def synthetic_scenes(seeds: range) -> Iterator[tuple[str, str]]:

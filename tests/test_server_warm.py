@@ -334,6 +334,34 @@ def test_a_camera_height_change_reuses_what_the_height_does_not_touch(kind: str 
     assert engine.stages is first.stages
 
 
+@pytest.mark.parametrize("kind", ["metric", "relative", None])
+def test_a_typed_fov_reuses_what_the_camera_does_not_touch(kind: str | None, monkeypatch: Any) -> None:
+    """The panel's FOV field (another camera on the same network output): the checked maps, the
+    calibration's ground samples, the given depth's noise and the class components are kept; the grid,
+    the depth and the instances are made for the new camera; the scene is a fresh build's."""
+    from dataclasses import replace
+
+    s = street()
+    depth = None if kind is None else s.depth
+    base = {} if kind is None else {"depth_kind": kind}
+    first = prepared(s, s.names, depth=depth, **base)
+    calls = counting_stages(monkeypatch)
+    for k, factor in enumerate((0.8, 1.25, 0.8)):
+        typed = replace(s.intr, focal_px=s.intr.focal_px * factor, source="user")
+        before = dict(calls)
+        engine = SceneEngine(s.rgb, s.labels, s.names, depth, typed, SceneOptions(**base), source=dict(SRC),
+                             confidence=None, full_size=None, progress=None, resegment=None, stages=first.stages)
+        engine.prepare()
+        assert engine.stages is first.stages
+        made = {name: calls[name] - before[name] for name in calls}
+        new = int(k < 2)  # the third camera is the first one's again: kept (2 keys per stage)
+        assert made == {"split": new, "stats": new, "calib": new * int(kind == "relative"), "merge": 1,
+                        "ground": 0, "noise": 0, "components": 0, "grid": new}, (k, made)
+        want = build_scene(s.rgb, s.labels, s.names, depth, typed, SceneOptions(recursion=1, **base),
+                           source=dict(SRC))
+        assert text(engine.assemble(1)) == text(want), k
+
+
 def test_stages_of_other_inputs_are_not_used() -> None:
     s = street()
     a = prepared(s, s.names)

@@ -40,7 +40,7 @@ from .objects import ObjectContext, far_distance, sky, top_objects
 from .pose import CameraPose, Ground, camera_pose, fit_ground
 from .records import Namer, scene_record
 from .shapes import load_table
-from .stage_cache import ComponentsKey, DepthKey, GridKey, GroundKey, InstancesKey, StageCache
+from .stage_cache import ComponentsKey, DepthKey, GridKey, GroundKey, InstancesKey, SampleKey, StageCache
 
 if TYPE_CHECKING:
     from ..calib import CameraEstimate
@@ -106,17 +106,17 @@ class SceneEngine:
                  camera: CameraEstimate | None = None, instances: Any = None):
         check_options(options)
         # `stages`: another engine's, reused when made for the same inputs (arrays by identity)
-        inputs = (rgb, labels, label_names, depth, confidence, intr, full_size, camera, instances)
+        inputs = (rgb, labels, label_names, depth, confidence, full_size, instances)  # camera: in the keys
         self.stages = StageCache.for_inputs(stages, inputs)
         self.options = options
         shape = photo_size(rgb)
         names = [str(n) for n in label_names]
         checked = self.stages.checked.get((), lambda: check_maps(labels, names, depth, confidence, shape))
         intr0 = analysed_intrinsics(intr, shape)
-        self.grid: Grid = self.stages.grid.get(self._grid_key(), lambda: make_grid(
-            rgb, checked, intr0, options.max_pixels, options.depth_kind))
         self.camera = camera  # the photo's lines (calib/), recorded in the scene; used when trusted:
         self.trusted = camera if camera is not None and camera.found and camera.up is not None else None
+        self.grid: Grid = self.stages.grid.get(GridKey(self._sample_key(), intr0), lambda: make_grid(
+            rgb, checked, intr0, options.max_pixels, options.depth_kind))
         self.full_size = (int(full_size[0]), int(full_size[1])) if full_size else (self.grid.w0, self.grid.h0)
         self.source = dict(source)
         self.progress: Progress = progress or _quiet
@@ -190,17 +190,18 @@ class SceneEngine:
 
     # ---- the stages' cache keys and the parts they share across camera heights ----------------
 
-    def _grid_key(self) -> GridKey:
-        return GridKey(self.options.max_pixels, self.options.depth_kind)
+    def _sample_key(self) -> SampleKey:
+        return SampleKey(self.options.max_pixels, self.options.depth_kind)
 
     def _depth_key(self) -> DepthKey:
         o = self.options
         relative = o.depth_kind != "metric"  # the calibration depends on the camera height
-        return DepthKey(self._grid_key(), o.shapes_table, o.camera_height_m if relative else None,
-                        o.camera_height_from_objects if relative else None)
+        return DepthKey(GridKey(self._sample_key(), self.grid.intr0), o.shapes_table,
+                        o.camera_height_m if relative else None, o.camera_height_from_objects if relative else None,
+                        self.trusted.up if self.trusted is not None else None)
 
     def _depth(self) -> DepthStage:
-        o, key = self.options, self._grid_key()
+        o, key = self.options, self._sample_key()
         return prepare_depth(
             self.grid, self.specs, o.depth_kind, o.camera_height_m, o.camera_height_from_objects,
             self.trusted.up if self.trusted is not None else None,
@@ -216,7 +217,7 @@ class SceneEngine:
                                self.options.color_stat, self._components)
 
     def _components(self, labels: np.ndarray) -> ClassComponents:
-        key = ComponentsKey(self._grid_key(), self.options.shapes_table, hash(labels.tobytes()))
+        key = ComponentsKey(self._sample_key(), self.options.shapes_table, hash(labels.tobytes()))
         return self.stages.components.get(key, lambda: class_components(labels, self.specs))
 
 

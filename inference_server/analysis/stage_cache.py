@@ -1,13 +1,15 @@
-"""Stage results shared by engines built from the SAME inputs with other options.
+"""Stage results shared by engines built from the SAME inputs with other options or another camera.
 
-The user path: the panel's camera-height field. A server's `regenerate` with a new camera height
-prepares a new engine on the warm one's `stages` (pipeline.prepare): the grid, and with metric depth
-the depth preparation and the instances, do not depend on the height and are reused; with relative
-depth the calibration's inputs that do not depend on it (ground samples, standing segments, the given
-depth's noise) and each label map's class components are. Every slot is keyed by a named tuple of the
-options its stage depends on (and the key of the stage it is built on), so another option change
-reuses exactly what it does not touch, and never a stale result. Results are frozen and never changed
-in place; each slot keeps its `KEEP` most recently used keys.
+The user paths: the panel's camera-height and FOV fields. A server's `regenerate` with a new camera
+height prepares a new engine on the warm one's `stages` (pipeline.prepare): the grid, and with metric
+depth the depth preparation and the instances, do not depend on the height and are reused; with
+relative depth the calibration's inputs that do not depend on it (ground samples, standing segments,
+the given depth's noise) and each label map's class components are. A typed FOV (another camera:
+intrinsics and the lines' estimate) reuses what the camera does not touch: the checked maps, the
+ground samples and standing segments, the given depth's noise and the class components. Every slot
+is keyed by a named tuple of the options (and camera) its stage depends on, and the key of the stage
+it is built on, so another change reuses exactly what it does not touch, and never a stale result.
+Results are frozen and never changed in place; each slot keeps its `KEEP` most recently used keys.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 import numpy as np
 
 if TYPE_CHECKING:
+    from ..conventions import Intrinsics
     from .depth_calib import GroundData
     from .depth_stage import DepthStage
     from .grid import Checked, Grid
@@ -32,13 +35,20 @@ KEEP = 2
 _MISSING: Any = object()
 
 
-class GridKey(NamedTuple):
+class SampleKey(NamedTuple):
+    """What the grid's samples (labels, colours, depth as given) depend on: not the camera."""
+
     max_pixels: int
     depth_kind: str
 
 
+class GridKey(NamedTuple):
+    sample: SampleKey
+    camera: Intrinsics  # the analysed image's camera (the grid's is it scaled)
+
+
 class GroundKey(NamedTuple):
-    grid: GridKey
+    sample: SampleKey
     shapes_table: str | None
 
 
@@ -47,10 +57,11 @@ class DepthKey(NamedTuple):
     shapes_table: str | None
     camera_height_m: float | None  # relative / disparity depth only: the calibration's height ...
     height_from_objects: bool | None  # ... and whether objects of known height may set it
+    up: tuple[float, float, float] | None  # the lines' world up, when trusted (the calibration's ground)
 
 
 class ComponentsKey(NamedTuple):
-    grid: GridKey
+    sample: SampleKey
     shapes_table: str | None
     labels: int  # hash of the label map split (the grid's, or what the fused instances left)
 
@@ -87,7 +98,8 @@ class Slot(Generic[K, V]):
 
 class StageCache:
     """The shared stages of engines whose inputs (photo, labels, depth and confidence arrays, label
-    names, camera, size, instances) are the same objects (arrays by identity, the rest by equality)."""
+    names, size, instances) are the same objects (arrays by identity, the rest by equality); the
+    camera is in the keys of the stages that depend on it."""
 
     def __init__(self, inputs: tuple[Any, ...]) -> None:
         self.inputs = inputs
@@ -95,7 +107,7 @@ class StageCache:
         self.checked: Slot[tuple[()], Checked] = Slot(lock)
         self.grid: Slot[GridKey, Grid] = Slot(lock)
         self.ground: Slot[GroundKey, GroundData] = Slot(lock)
-        self.given_noise: Slot[GridKey, float] = Slot(lock)
+        self.given_noise: Slot[SampleKey, float] = Slot(lock)
         self.depth: Slot[DepthKey, DepthStage] = Slot(lock)
         self.components: Slot[ComponentsKey, ClassComponents] = Slot(lock)
         self.instances: Slot[InstancesKey, Grouping] = Slot(lock)

@@ -22,9 +22,10 @@ class EngineKey(NamedTuple):
     focal_px: float | None
     fov_deg: float | None
 
-    def camera(self) -> tuple[Any, ...]:
-        """The key without the options: engines that share it can share stages (a sibling)."""
-        return self.network, self.photo, self.focal_px, self.fov_deg
+    def inputs(self) -> tuple[Any, ...]:
+        """The key without the options and the camera: engines that share it can share stages (a
+        sibling; the stage cache keys what depends on the camera by it)."""
+        return self.network, self.photo
 
 
 def options_key(options: Any) -> str:
@@ -67,9 +68,9 @@ class WarmEngines:
         return found.engine
 
     def sibling(self, key: EngineKey) -> Any:
-        """The most recent engine of the same network output, photo and camera as `key`, or None."""
-        camera = key.camera()
-        return next((e.engine for k, e in reversed(self._entries.items()) if k.camera() == camera), None)
+        """The most recent engine of the same network output and photo as `key`, or None."""
+        inputs = key.inputs()
+        return next((e.engine for k, e in reversed(self._entries.items()) if k.inputs() == inputs), None)
 
     def keep(self, key: EngineKey, engine: Any, recursion: int) -> None:
         """Keep `engine` (now the most recent; assembled up to `recursion`), then drop the oldest beyond
