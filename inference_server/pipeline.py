@@ -248,13 +248,10 @@ def camera(photo: Photo, seg: Segmentation, options: SceneOptions, *, focal_px: 
     with _CAMERA_LOCK:
         est, lines = _CAMERA_MEMO.get(key), _CAMERA_MEMO.get(photo_key)
     if est is None:
-        made = 0.0
         if lines is None:  # the segments and their vanishing points do not depend on the focal: a typed FOV reuses them
             table = load_table(options.shapes_table)
             lines = photo_lines(photo.rgb, labels, [table.lookup(n).role for n in seg.names])
-            made = lines.seconds  # the estimate's seconds: everything done for it now
         est = estimate_camera(photo.rgb, intr.focal_px, focal_known=known, lines=lines)
-        est = replace(est, seconds=est.seconds + made)
         with _CAMERA_LOCK:
             _CAMERA_MEMO[key], _CAMERA_MEMO[photo_key] = est, lines
             while len(_CAMERA_MEMO) > CAMERA_MEMO_SIZE:
