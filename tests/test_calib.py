@@ -140,7 +140,7 @@ def test_a_typed_focal_reuses_the_photos_vanishing_points(monkeypatch: pytest.Mo
     prior = W / (2 * math.tan(math.radians(30)))
     fresh = estimate_camera(rgb, prior_focal_px=prior)
     lines = photo_lines(rgb)
-    assert lines.candidates is not None and len(lines.candidates.points) >= 2 and lines.seconds > 0
+    assert lines.candidates is not None and len(lines.candidates.points) >= 2
     calls = []
     real = manhattan.candidates
     monkeypatch.setattr(manhattan, "candidates", lambda *a: calls.append(1) or real(*a))

@@ -115,6 +115,7 @@ class SceneEngine:
         intr0 = analysed_intrinsics(intr, shape)
         self.camera = camera  # the photo's lines (calib/), recorded in the scene; used when trusted:
         self.trusted = camera if camera is not None and camera.found and camera.up is not None else None
+        self.up = self.trusted.up if self.trusted is not None else None  # the lines' world up, when trusted
         self.grid: Grid = self.stages.grid.get(GridKey(self._sample_key(), intr0), lambda: make_grid(
             rgb, checked, intr0, options.max_pixels, options.depth_kind))
         self.full_size = (int(full_size[0]), int(full_size[1])) if full_size else (self.grid.w0, self.grid.h0)
@@ -198,13 +199,13 @@ class SceneEngine:
         relative = o.depth_kind != "metric"  # the calibration depends on the camera height
         return DepthKey(GridKey(self._sample_key(), self.grid.intr0), o.shapes_table,
                         o.camera_height_m if relative else None, o.camera_height_from_objects if relative else None,
-                        self.trusted.up if self.trusted is not None else None)
+                        self.up)
 
     def _depth(self) -> DepthStage:
         o, key = self.options, self._sample_key()
         return prepare_depth(
             self.grid, self.specs, o.depth_kind, o.camera_height_m, o.camera_height_from_objects,
-            self.trusted.up if self.trusted is not None else None,
+            self.up,
             ground=lambda d: self.stages.ground.get(GroundKey(key, o.shapes_table),
                                                     lambda: ground_data(d, self.grid.labels, self.specs)),
             given_noise=lambda d: self.stages.given_noise.get(key, lambda: noise_level(d)))

@@ -97,7 +97,6 @@ class Lines:
     ground: np.ndarray | None
     shape: tuple[int, int]
     candidates: manhattan.Candidates | None = None  # the vanishing points' search (None: too few segments)
-    seconds: float = 0.0  # photo_lines' own time
 
 
 def _detect_scale(h: int, w: int) -> float:
@@ -107,7 +106,6 @@ def _detect_scale(h: int, w: int) -> float:
 def photo_lines(rgb: np.ndarray, labels: np.ndarray | None = None, roles: list[str] | None = None) -> Lines:
     """LSD segments of the photo weighted by the trust of their class, with the sky and ground samples
     and the vanishing point candidates (none of it depends on the focal length)."""
-    t0 = time.perf_counter()
     h, w = int(rgb.shape[0]), int(rgb.shape[1])
     trust, sky, ground = _semantic_points(labels, roles, (h, w))
     seg = segments.detect(rgb, trust)
@@ -115,7 +113,7 @@ def photo_lines(rgb: np.ndarray, labels: np.ndarray | None = None, roles: list[s
         found = manhattan.find_candidates(seg, w, h, detect_scale=_detect_scale(h, w))
     except (np.linalg.LinAlgError, ValueError):  # degenerate: estimate_camera searches again and says why
         found = None
-    return Lines(seg, sky, ground, (h, w), found, time.perf_counter() - t0)
+    return Lines(seg, sky, ground, (h, w), found)
 
 
 def estimate_camera(rgb: np.ndarray, prior_focal_px: float, *, labels: np.ndarray | None = None,
