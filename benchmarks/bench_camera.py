@@ -15,9 +15,11 @@ truth's ``up_cam`` (CAMERA.md's signs: OpenCV frame, pitch = asin(up.z), roll = 
 Prints one row per photo and the medians of |FOV error|, |pitch error|, |roll error|, the share within
 5 degrees of FOV and the estimator's seconds per photo; ``--split`` also reports the even-indexed
 (tuning) and odd-indexed (held-out) halves of the 57 separately. ``--time`` times the estimator alone
-on a 2 MP photo (``street_london_bus.jpg``).
+on a 2 MP photo (``street_london_bus.jpg``). ``--known-fov`` gives each of the 57 its true FOV, as
+``--fov-deg`` (the panel's typed FOV) does: only the orientation is estimated, the FOV error is 0.
 
     .venv/bin/python benchmarks/bench_camera.py [--shared ../shared] [--cache /tmp/cam_cache] [--json out.json]
+    .venv/bin/python benchmarks/bench_camera.py --known-fov --split [--cache /tmp/cam_cache]
 """
 
 from __future__ import annotations
@@ -86,11 +88,12 @@ def angles(up: np.ndarray) -> tuple[float, float]:
     return math.degrees(math.asin(max(-1.0, min(1.0, float(up[2]))))), math.degrees(math.atan2(-up[0], -up[1]))
 
 
-def one(path: Path, cache: Path | None, estimate: bool) -> dict[str, Any]:
+def one(path: Path, cache: Path | None, estimate: bool, hfov: float | None = None) -> dict[str, Any]:
+    """The scene's camera; `hfov`: typed as the user would (`--fov-deg`), else from the pixels."""
     photo = load_photo(path)
     seg, depth = networks(path, cache)
     opts = SceneOptions(ignore_exif=True, estimate_camera=estimate)
-    scene = pipeline.analyse(photo, seg, depth, opts)
+    scene = pipeline.analyse(photo, seg, depth, opts, fov_deg=hfov)
     cam = scene["camera"]
     pitch, roll = angles(up_opencv(scene))
     return {"hfov": cam["fov_horizontal_deg"], "pitch": pitch, "roll": roll, "source": cam["focal_source"],
@@ -98,7 +101,8 @@ def one(path: Path, cache: Path | None, estimate: bool) -> dict[str, Any]:
             "seconds": cam.get("calibration", {}).get("seconds"), "up": up_opencv(scene).tolist()}
 
 
-def rows(shared: Path, cache: Path | None) -> list[dict[str, Any]]:
+def rows(shared: Path, cache: Path | None, known: bool = False) -> list[dict[str, Any]]:
+    """One row per photo; `known`: the ground-truth FOV given (only the orientation estimated)."""
     out = []
     cam_dir = shared / "samples" / "camera"
     for gt_file in sorted((cam_dir / "gt").glob("*.json")):
@@ -107,8 +111,10 @@ def rows(shared: Path, cache: Path | None) -> list[dict[str, Any]]:
         row: dict[str, Any] = {"photo": gt_file.stem, "gt_hfov": gt["hfov_deg"], "gt_pitch": gt["pitch_deg"],
                                "gt_roll": gt["roll_deg"], "gt_up": gt["up_cam"], "set": "camera"}
         for tag, est in (("before", False), ("after", True)):
-            row[tag] = one(path, cache, est)
+            row[tag] = one(path, cache, est, gt["hfov_deg"] if known else None)
         out.append(row)
+    if known:  # these have no pitch or roll to measure
+        return out
     for name, fx in FOV_ONLY:
         path = shared / "samples" / name
         if not path.exists():
@@ -178,6 +184,8 @@ def main() -> int:
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--split", action="store_true", help="also the even (tuning) / odd (held-out) halves")
     ap.add_argument("--time", type=int, default=5, metavar="N", help="time the estimator N times on 2 MP (0: skip)")
+    ap.add_argument("--known-fov", action="store_true",
+                    help="give each photo its true FOV (as --fov-deg does): pitch and roll with a known focal")
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                     help="override a constant of calib/manhattan.py or calib/estimate.py (choosing a setting on the "
                          "tuning half: --split)")
@@ -194,7 +202,7 @@ def main() -> int:
     if not (args.shared / "samples" / "camera" / "gt").is_dir():
         print(f"bench_camera: {args.shared}/samples/camera not found", file=sys.stderr)
         return 2
-    rs = rows(args.shared, args.cache)
+    rs = rows(args.shared, args.cache, args.known_fov)
     print(f"{'photo':34s} {'FOV gt':>7s} {'before':>7s} {'after':>7s} {'src':>16s}  {'pitch gt':>8s} {'before':>7s} "
           f"{'after':>7s}  {'roll gt':>7s} {'before':>7s} {'after':>7s}  {'s':>6s}")
     for r in rs:

@@ -213,8 +213,10 @@ def _phi_range(width: int, height: int) -> tuple[float, float]:
     return lo, hi
 
 
-def _hypotheses(cands: list[np.ndarray], width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
-    """(phi (H,), axes (H, 3, 3)) Manhattan hypotheses from the candidates; the vertical is column 1."""
+def _hypotheses(cands: list[np.ndarray], width: int, height: int,
+                fixed_phi: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(phi (H,), axes (H, 3, 3)) Manhattan hypotheses from the candidates; the vertical is column 1.
+    `fixed_phi`: the known focal, the only one tried (one frame per vertical and horizontal pair)."""
     lo, hi = _phi_range(width, height)
     sweep = np.exp(np.linspace(math.log(lo), math.log(hi), SWEEP_STEPS))
     phis: list[float] = []
@@ -224,6 +226,12 @@ def _hypotheses(cands: list[np.ndarray], width: int, height: int) -> tuple[np.nd
             continue
         for j, vj in enumerate(cands):
             if j == i:
+                continue
+            if fixed_phi is not None:
+                fr = _frame(vi, vj, fixed_phi)
+                if np.isfinite(fr).all() and _plausible_vertical(fr[:, 1]):
+                    phis.append(fixed_phi)
+                    frames.append(fr)
                 continue
             focal = list(sweep)
             if abs(vi[2]) > 1e-9 and abs(vj[2]) > 1e-9:
@@ -363,11 +371,7 @@ def estimate(seg: Segments, width: int, height: int, prior_focal_px: float, *, d
         return None
     n, cands = found.norm, list(found.points)
     phi_prior = prior_focal_px / n.scale
-    phis, frames = _hypotheses(cands, width, height)
-    if fixed_focal and len(phis):
-        phis = np.full(len(phis), phi_prior)
-        frames = np.array([_frame(f[:, 1] * np.array([phi_prior, phi_prior, 1.0]),
-                                  f[:, 0] * np.array([phi_prior, phi_prior, 1.0]), phi_prior) for f in frames])
+    phis, frames = _hypotheses(cands, width, height, phi_prior if fixed_focal else None)
     c = np.array([width / 2.0, height / 2.0])
     sky_q = (np.zeros((0, 2)) if sky is None else (np.asarray(sky, float) - c) / n.scale)
     ground_q = (np.zeros((0, 2)) if ground is None else (np.asarray(ground, float) - c) / n.scale)
