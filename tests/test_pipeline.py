@@ -250,3 +250,20 @@ def test_real_networks_on_a_sample(samples_dir, models_dir):
     labels = {o["label"] for o in sc["objects"]}
     assert "sky" in labels and len(sc["objects"]) >= 3
     assert any(o.get("children") for o in sc["objects"])
+
+
+def test_the_labels_digest_is_the_contents_hash_once_per_array() -> None:
+    """The camera memo's key: hash(labels.tobytes()), kept per array object (never recomputed for
+    the same one; another array of other contents gets its own, and a dead array's entry goes)."""
+    import gc
+
+    a = np.arange(12, dtype=np.int32).reshape(3, 4)
+    assert pipeline._digest(a) == hash(a.tobytes())
+    assert pipeline._digest(a) == hash(a.tobytes())
+    b = a.copy()
+    b[0, 0] = 7
+    assert pipeline._digest(b) == hash(b.tobytes()) != pipeline._digest(a)
+    key = id(b)
+    del b
+    gc.collect()
+    assert key not in pipeline._DIGESTS or pipeline._DIGESTS[key][0]() is not None

@@ -33,7 +33,7 @@ from .children import Tree
 from .color import COLOR_STATS
 from .depth_calib import ground_data
 from .depth_stage import DepthStage, noise_level, prepare_depth
-from .grid import MAX_GRID_PIXELS, Grid, analysed_intrinsics, check_maps, make_grid, photo_size
+from .grid import MAX_GRID_PIXELS, Grid, analysed_intrinsics, check_maps, make_grid, photo_size, with_camera
 from .grouping import Grouping, group_instances
 from .instances import ClassComponents, auto_min_area, class_components
 from .objects import ObjectContext, far_distance, sky, top_objects
@@ -116,8 +116,8 @@ class SceneEngine:
         self.camera = camera  # the photo's lines (calib/), recorded in the scene; used when trusted:
         self.trusted = camera if camera is not None and camera.found and camera.up is not None else None
         self.up = self.trusted.up if self.trusted is not None else None  # the lines' world up, when trusted
-        self.grid: Grid = self.stages.grid.get(GridKey(self._sample_key(), intr0), lambda: make_grid(
-            rgb, checked, intr0, options.max_pixels, options.depth_kind))
+        self.grid: Grid = with_camera(self.stages.grid.get(self._sample_key(), lambda: make_grid(
+            rgb, checked, intr0, options.max_pixels, options.depth_kind)), intr0)  # a typed FOV: same samples
         self.full_size = (int(full_size[0]), int(full_size[1])) if full_size else (self.grid.w0, self.grid.h0)
         self.source = dict(source)
         self.progress: Progress = progress or _quiet

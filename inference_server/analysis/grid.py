@@ -9,7 +9,7 @@ boxes are refined back to analysed pixels by the objects stage (objects._refine_
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -95,6 +95,15 @@ def make_grid(rgb: np.ndarray, checked: Checked, intr0: Intrinsics, max_pixels: 
                 rgb=_as_rgb(_sample_array(np.asarray(rgb), rows, cols)), labels=labels,
                 depth=_prepare_depth(_sample(checked.depth, rows, cols), depth_kind),
                 confidence=_sample(checked.confidence, rows, cols), intr=intr)
+
+
+def with_camera(grid: Grid, intr0: Intrinsics) -> Grid:
+    """The same samples under another camera of the analysed image (a typed FOV): the sampling never
+    depends on the camera, so this is what make_grid gives with `intr0`."""
+    if grid.intr0 == intr0:
+        return grid
+    intr = intr0.scaled(grid.scale, width=grid.w, height=grid.h) if grid.scale != 1.0 else intr0
+    return replace(grid, intr0=intr0, intr=intr)
 
 
 def _as_rgb(rgb: np.ndarray) -> np.ndarray:

@@ -6,9 +6,10 @@ depth the depth preparation and the instances, do not depend on the height and a
 relative depth the calibration's inputs that do not depend on it (ground samples, standing segments,
 the given depth's noise) and each label map's class components are. A typed FOV (another camera:
 intrinsics and the lines' estimate) reuses what the camera does not touch: the checked maps, the
-ground samples and standing segments, the given depth's noise and the class components. Every slot
-is keyed by a named tuple of the options (and camera) its stage depends on, and the key of the stage
-it is built on, so another change reuses exactly what it does not touch, and never a stale result.
+grid's samples (under the new camera), the ground samples and standing segments, the given depth's
+noise and the class components. Every slot is keyed by a named tuple of the options (and camera)
+its stage depends on, and the key of the stage it is built on, so another change reuses exactly
+what it does not touch, and never a stale result.
 Results are frozen and never changed in place; each slot keeps its `KEEP` most recently used keys.
 """
 
@@ -105,7 +106,7 @@ class StageCache:
         self.inputs = inputs
         lock = threading.Lock()
         self.checked: Slot[tuple[()], Checked] = Slot(lock)
-        self.grid: Slot[GridKey, Grid] = Slot(lock)
+        self.grid: Slot[SampleKey, Grid] = Slot(lock)  # the samples; the camera: grid.with_camera
         self.ground: Slot[GroundKey, GroundData] = Slot(lock)
         self.given_noise: Slot[SampleKey, float] = Slot(lock)
         self.depth: Slot[DepthKey, DepthStage] = Slot(lock)
