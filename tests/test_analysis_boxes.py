@@ -200,3 +200,18 @@ def test_noisy_depth_is_filtered_and_noise_taken_out_of_the_extents() -> None:
     ious = [box_iou(as_box(match(scene, gt)), gt.box) for gt in s.boxes]
     assert np.mean(ious) > 0.65
     assert scene["ground"]["camera_height_m"] == pytest.approx(1.6, abs=0.02)
+
+
+@pytest.mark.parametrize("simd_sort", [False, True])
+@pytest.mark.parametrize("shape", [(1,), (2,), (7,), (800,), (45, 800), (3, 20001)])
+def test_percentiles_are_numpys_bit_for_bit_by_sort_or_partition(monkeypatch: pytest.MonkeyPatch,
+                                                                 simd_sort: bool, shape: tuple[int, ...]) -> None:
+    from inference_server.analysis import boxes
+
+    monkeypatch.setattr(boxes, "SIMD_SORT", simd_sort)  # the CPU decides which; the values must not move
+    rng = np.random.default_rng(len(shape) * 1000 + shape[-1])
+    a = rng.normal(size=shape) * 10.0
+    a.flat[:: 97] = 1.5  # ties
+    q = [1.0, 2.0, 50.0, 98.0, 99.0]
+    want = np.moveaxis(np.percentile(a, q, axis=-1), 0, -1)
+    assert np.array_equal(boxes.percentiles(a, q), want)

@@ -201,3 +201,33 @@ def test_trust_map_follows_roles() -> None:
     labels = np.array([[0, 1, -1]], np.int32)
     t = segments.trust_map(labels, ["building", "person"])
     assert t.tolist() == [[1.0, 0.0, segments.UNLABELLED_TRUST]]
+
+
+def test_trust_lookup_at_points_equals_the_whole_map() -> None:
+    rng = np.random.default_rng(3)
+    labels = rng.integers(-1, 4, size=(40, 60)).astype(np.int32)
+    roles = ["building", "person", "vehicle"]  # id 3: beyond the roles, unlabelled like -1
+    rows, cols = rng.integers(0, 40, 200), rng.integers(0, 60, 200)
+    lazy = segments.TrustMap(labels, tuple(roles))
+    assert lazy.shape == (40, 60)
+    assert np.array_equal(lazy[rows, cols], segments.trust_map(labels, roles)[rows, cols])
+
+
+def test_frames_of_a_pair_at_many_focals_are_each_frame() -> None:
+    from inference_server.calib import manhattan
+
+    rng = np.random.default_rng(4)
+    for _ in range(20):
+        v, h = rng.normal(size=3), rng.normal(size=3)
+        phis = np.exp(rng.uniform(-1.0, 1.0, 7))
+        many = manhattan._frames(v, h, phis)
+        for phi, fr in zip(phis, many, strict=True):  # the same numbers as one frame at a time
+            a = np.array([v[0] / phi, v[1] / phi, v[2]])
+            a = a / np.linalg.norm(a)
+            b = np.array([h[0] / phi, h[1] / phi, h[2]])
+            b = b / np.linalg.norm(b)
+            b = b - (b @ a) * a
+            b = b / np.linalg.norm(b)
+            assert np.array_equal(fr, np.column_stack([b, a, np.cross(b, a)]))
+            assert np.allclose(fr.T @ fr, np.eye(3))
+    assert np.isnan(manhattan._frame(np.array([0.0, 1.0, 0.0]), np.array([0.0, 2.0, 0.0]), 1.0)).all()

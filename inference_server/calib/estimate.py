@@ -70,12 +70,12 @@ class CameraEstimate:
 
 
 def _semantic_points(labels: np.ndarray | None, roles: list[str] | None, shape: tuple[int, int]
-                     ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+                     ) -> tuple[segments.TrustMap | None, np.ndarray | None, np.ndarray | None]:
     """(trust map, sky points, ground points) from the labels (analysis pixels), or Nones."""
     if labels is None or roles is None:
         return None, None, None
     lab = np.asarray(labels)
-    trust = segments.trust_map(lab, roles)
+    trust = segments.TrustMap(lab, tuple(roles))
     role_arr = np.array(list(roles) + [""])
     st = max(1, round(SEMANTIC_STRIDE_PX * lab.shape[0] / shape[0]))
     sub = lab[::st, ::st]

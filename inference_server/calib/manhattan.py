@@ -179,11 +179,6 @@ def candidates(n: _Norm, rng: np.random.Generator) -> list[np.ndarray]:
     return found
 
 
-def _dir(v: np.ndarray, phi: float) -> np.ndarray:
-    d = np.array([v[0] / phi, v[1] / phi, v[2]])
-    return d / np.linalg.norm(d)
-
-
 def _is_vertical(v: np.ndarray) -> bool:
     """The candidate's image direction (from the centre) within MAX_ROLL_DEG of the image vertical."""
     x, y = abs(float(v[0])), abs(float(v[1]))
@@ -197,14 +192,32 @@ def _plausible_vertical(a: np.ndarray) -> bool:
 
 
 def _frame(v_vert: np.ndarray, v_hor: np.ndarray, phi: float) -> np.ndarray:
-    a = _dir(v_vert, phi)
-    b = _dir(v_hor, phi)
-    b = b - (b @ a) * a
-    nb = np.linalg.norm(b)
-    if nb < 1e-9:
-        return np.full((3, 3), np.nan)
-    b /= nb
-    return np.column_stack([b, a, np.cross(b, a)])  # columns: horizontal, vertical, the other horizontal
+    fr = _frames(v_vert, v_hor, np.array([phi]))[0]
+    return fr if np.isfinite(fr).all() else np.full((3, 3), np.nan)
+
+
+def _dirs(v: np.ndarray, phi: np.ndarray) -> np.ndarray:
+    """(F, 3) unit camera directions of one vanishing point at each focal: _dir of each."""
+    d = np.empty((len(phi), 3))
+    d[:, 0], d[:, 1], d[:, 2] = v[0] / phi, v[1] / phi, v[2]
+    return d / np.linalg.norm(d, axis=1)[:, None]
+
+
+def _frames(v_vert: np.ndarray, v_hor: np.ndarray, phi: np.ndarray) -> np.ndarray:
+    """(F, 3, 3) frames of a vertical and a horizontal vanishing point at each focal; columns:
+    horizontal, vertical, the other horizontal (NaN where the two points coincide). Row-wise sums,
+    norms and the cross product written out give the same numbers as one frame at a time."""
+    a = _dirs(v_vert, phi)
+    b = _dirs(v_hor, phi)
+    b = b - (b * a).sum(axis=1)[:, None] * a
+    nb = np.linalg.norm(b, axis=1)
+    b = b / np.where(nb < 1e-9, np.nan, nb)[:, None]
+    out = np.empty((len(phi), 3, 3))
+    out[:, :, 0], out[:, :, 1] = b, a
+    out[:, 0, 2] = b[:, 1] * a[:, 2] - b[:, 2] * a[:, 1]
+    out[:, 1, 2] = b[:, 2] * a[:, 0] - b[:, 0] * a[:, 2]
+    out[:, 2, 2] = b[:, 0] * a[:, 1] - b[:, 1] * a[:, 0]
+    return out
 
 
 def _phi_range(width: int, height: int) -> tuple[float, float]:
@@ -244,8 +257,7 @@ def _hypotheses(cands: list[np.ndarray], width: int, height: int,
                 f2 = -float(vj[:2] @ vk[:2]) / (vj[2] * vk[2])
                 if f2 > 0 and lo <= math.sqrt(f2) <= hi:
                     focal.append(math.sqrt(f2))
-            for phi in focal:
-                fr = _frame(vi, vj, phi)
+            for phi, fr in zip(focal, _frames(vi, vj, np.array(focal)), strict=True):
                 if np.isfinite(fr).all() and _plausible_vertical(fr[:, 1]):
                     phis.append(phi)
                     frames.append(fr)
@@ -269,9 +281,13 @@ def _scores(n: _Norm, phi: np.ndarray, axes: np.ndarray) -> np.ndarray:
 
 
 def _normals(n: _Norm, phi: float) -> np.ndarray:
-    a = np.column_stack([n.q1 / phi, np.ones(len(n.q1))])
-    b = np.column_stack([n.q2 / phi, np.ones(len(n.q2))])
-    c = np.cross(a, b)
+    """Unit normals (N, 3) of the segments' interpretation planes, (q1 / phi, 1) x (q2 / phi, 1): the
+    products np.cross forms, written out (the least squares calls this ~170 times per photo)."""
+    a, b = n.q1 / phi, n.q2 / phi
+    c = np.empty((len(a), 3))
+    c[:, 0] = a[:, 1] - b[:, 1]
+    c[:, 1] = b[:, 0] - a[:, 0]
+    c[:, 2] = a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]
     return c / np.linalg.norm(c, axis=1)[:, None]
 
 
@@ -347,11 +363,11 @@ def horizon_ok(phi: np.ndarray, axes: np.ndarray, sky: np.ndarray, ground: np.nd
     for pts, above_ok, limit in ((sky, True, MAX_SKY_BELOW), (ground, False, MAX_GROUND_ABOVE)):
         if len(pts) == 0:
             continue
-        # d . up for d = (q / phi, 1): the ray through the point goes up when positive
-        side = (pts[None, :, 0] * up[:, None, 0] + pts[None, :, 1] * up[:, None, 1]) / phi[:, None, None][..., 0] \
-            + up[:, None, 2]
-        bad = (side <= 0) if above_ok else (side > 0)
-        ok &= bad.mean(axis=1) <= limit
+        # d . up for d = (q / phi, 1): the ray through the point goes up when q . up_xy > -phi up_z
+        # (phi > 0); one (P, 2) x (2, H) product for every hypothesis at once
+        above = np.count_nonzero((pts @ up[:, :2].T) > -(phi * up[:, 2])[None, :], axis=0)
+        bad = len(pts) - above if above_ok else above
+        ok &= bad / len(pts) <= limit
     return ok
 
 

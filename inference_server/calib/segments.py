@@ -58,7 +58,7 @@ def _grey(rgb: np.ndarray) -> tuple[np.ndarray, float]:
     return grey, s
 
 
-def detect(rgb: np.ndarray, trust: np.ndarray | None = None) -> Segments:
+def detect(rgb: np.ndarray, trust: np.ndarray | TrustMap | None = None) -> Segments:
     """LSD segments of an RGB (or grey) photo; `trust` is an optional per-pixel weight map of the
     photo's size (any resolution with the same aspect: it is sampled at the segments' midpoints)."""
     import cv2
@@ -97,3 +97,19 @@ def trust_map(labels: np.ndarray, roles: list[str]) -> np.ndarray:
     lab = np.asarray(labels)
     idx = np.where((lab >= 0) & (lab < len(roles)), lab, len(roles))
     return table[idx]
+
+
+@dataclass(frozen=True)
+class TrustMap:
+    """trust_map(labels, roles) looked up only where `detect` samples it (the segments' midpoints): the
+    same values, without making the whole map (13 ms for a 2 MP photo, a tenth of the estimate)."""
+
+    labels: np.ndarray
+    roles: tuple[str, ...]
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.labels.shape)
+
+    def __getitem__(self, index: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        return trust_map(self.labels[index], list(self.roles))
