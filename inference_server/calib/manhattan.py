@@ -197,7 +197,7 @@ def _frame(v_vert: np.ndarray, v_hor: np.ndarray, phi: float) -> np.ndarray:
 
 
 def _dirs(v: np.ndarray, phi: np.ndarray) -> np.ndarray:
-    """(F, 3) unit camera directions of one vanishing point at each focal: _dir of each."""
+    """(F, 3) unit camera directions (v_x / phi, v_y / phi, v_z) of one vanishing point at each focal."""
     d = np.empty((len(phi), 3))
     d[:, 0], d[:, 1], d[:, 2] = v[0] / phi, v[1] / phi, v[2]
     return d / np.linalg.norm(d, axis=1)[:, None]
@@ -205,8 +205,9 @@ def _dirs(v: np.ndarray, phi: np.ndarray) -> np.ndarray:
 
 def _frames(v_vert: np.ndarray, v_hor: np.ndarray, phi: np.ndarray) -> np.ndarray:
     """(F, 3, 3) frames of a vertical and a horizontal vanishing point at each focal; columns:
-    horizontal, vertical, the other horizontal (NaN where the two points coincide). Row-wise sums,
-    norms and the cross product written out give the same numbers as one frame at a time."""
+    horizontal, vertical, the other horizontal (the horizontal columns NaN where the two points
+    coincide; _frame makes that whole frame NaN). Row-wise sums, norms and the cross product written
+    out give the same numbers as one frame at a time."""
     a = _dirs(v_vert, phi)
     b = _dirs(v_hor, phi)
     b = b - (b * a).sum(axis=1)[:, None] * a
